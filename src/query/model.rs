@@ -353,6 +353,9 @@ pub struct Query {
     pub predicates: Vec<Predicate>,
     /// Only these ids (default: any).
     pub ids: Option<Vec<u64>>,
+    /// Only records with an id at most this (a snapshot: reports fix it at
+    /// creation so a resumed report writes the same rows; default: none).
+    pub until_id: Option<u64>,
     /// Include records in archived segments (default: false).
     pub include_archived: bool,
     /// Order of results (default: time ascending).
@@ -473,6 +476,7 @@ impl Query {
         self.start.is_none_or(|s| r.time >= s)
             && self.end.is_none_or(|e| r.time < e)
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
+            && self.until_id.is_none_or(|u| r.id <= u)
             && self.predicates.iter().all(|p| p.matches(r))
     }
 }

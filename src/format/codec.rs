@@ -1,0 +1,186 @@
+//! The binary encoding of a record inside a frame (bincode 2, standard
+//! configuration: little-endian, varint integers).
+//!
+//! Owns the mapping between [`Record`] and bytes. Pure: no I/O. Decoding
+//! untrusted bytes never panics and never allocates more than the bytes
+//! given (bincode's limit is set to the input length).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::record::{Json, Record, MAX_RECORD_BYTES};
+use crate::time::Timestamp;
+
+/// The on-disk shape of a record, borrowing its strings for zero-copy reads.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct StoredRecord<'a> {
+    /// Record id.
+    pub id: u64,
+    /// Microseconds since the epoch.
+    pub time: i64,
+    /// Customer id.
+    pub customer: u64,
+    /// person
+    #[serde(borrow)]
+    pub person: &'a str,
+    /// source
+    #[serde(borrow)]
+    pub source: &'a str,
+    /// action
+    #[serde(borrow)]
+    pub action: &'a str,
+    /// object
+    #[serde(borrow)]
+    pub object: &'a str,
+    /// object_id
+    #[serde(borrow)]
+    pub object_id: &'a str,
+    /// name
+    #[serde(borrow)]
+    pub name: &'a str,
+    /// field
+    #[serde(borrow)]
+    pub field: &'a str,
+    /// old
+    #[serde(borrow)]
+    pub old: &'a str,
+    /// new
+    #[serde(borrow)]
+    pub new: &'a str,
+    /// refs
+    #[serde(borrow)]
+    pub refs: Vec<&'a str>,
+    /// args as compact JSON text
+    #[serde(borrow)]
+    pub args: Option<&'a str>,
+    /// result as compact JSON text
+    #[serde(borrow)]
+    pub result: Option<&'a str>,
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
+}
+
+impl<'a> StoredRecord<'a> {
+    /// Borrows a record for encoding.
+    pub fn from_record(r: &'a Record) -> Self {
+        StoredRecord {
+            id: r.id,
+            time: r.time.as_micros(),
+            customer: r.customer,
+            person: &r.person,
+            source: &r.source,
+            action: &r.action,
+            object: &r.object,
+            object_id: &r.object_id,
+            name: &r.name,
+            field: &r.field,
+            old: &r.old,
+            new: &r.new,
+            refs: r.refs.iter().map(String::as_str).collect(),
+            args: r.args.as_ref().map(Json::as_str),
+            result: r.result.as_ref().map(Json::as_str),
+        }
+    }
+
+    /// Decodes a frame payload without copying strings.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self> {
+        let (r, used): (StoredRecord<'a>, usize) =
+            bincode::serde::borrow_decode_from_slice(bytes, config())
+                .map_err(|e| Error::invalid("record bytes", e.to_string()))?;
+        if used != bytes.len() {
+            return Err(Error::invalid(
+                "record bytes",
+                format!("{} trailing bytes after the record", bytes.len() - used),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Copies into an owned [`Record`].
+    pub fn to_record(&self) -> Result<Record> {
+        Ok(Record {
+            id: self.id,
+            time: Timestamp::from_micros(self.time)?,
+            customer: self.customer,
+            person: self.person.to_owned(),
+            source: self.source.to_owned(),
+            action: self.action.to_owned(),
+            object: self.object.to_owned(),
+            object_id: self.object_id.to_owned(),
+            name: self.name.to_owned(),
+            field: self.field.to_owned(),
+            old: self.old.to_owned(),
+            new: self.new.to_owned(),
+            refs: self.refs.iter().map(|s| (*s).to_owned()).collect(),
+            args: self.args.map(|s| Json::from_trusted(s.to_owned())),
+            result: self.result.map(|s| Json::from_trusted(s.to_owned())),
+        })
+    }
+}
+
+/// Appends the encoding of `r` to `out`; errors when it exceeds
+/// [`MAX_RECORD_BYTES`].
+pub fn encode_into(r: &Record, out: &mut Vec<u8>) -> Result<()> {
+    let start = out.len();
+    bincode::serde::encode_into_std_write(StoredRecord::from_record(r), out, config())
+        .map_err(|e| Error::record("record", format!("cannot encode: {e}")))?;
+    let n = out.len() - start;
+    if n > MAX_RECORD_BYTES {
+        out.truncate(start);
+        return Err(Error::record(
+            "record",
+            format!("encoded size {n} bytes is over the limit of {MAX_RECORD_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes an owned record from a frame payload.
+pub fn decode(bytes: &[u8]) -> Result<Record> {
+    StoredRecord::decode(bytes)?.to_record()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NewRecord;
+
+    #[test]
+    fn round_trip() {
+        let r = NewRecord::new(7)
+            .person("bob")
+            .name("Zoë")
+            .refs(["a", "b"])
+            .args(serde_json::json!({"x": [1, 2]}))
+            .into_record(9, Timestamp::from_micros(123).unwrap());
+        let mut buf = Vec::new();
+        encode_into(&r, &mut buf).unwrap();
+        assert_eq!(decode(&buf).unwrap(), r);
+        assert!(decode(&buf[..buf.len() - 1]).is_err());
+        let mut longer = buf.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn every_strict_prefix_is_rejected() {
+        let r = NewRecord::new(3)
+            .person("p")
+            .refs(["r1"])
+            .into_record(1, Timestamp::from_micros(5).unwrap());
+        let mut buf = Vec::new();
+        encode_into(&r, &mut buf).unwrap();
+        for cut in 0..buf.len() {
+            assert!(
+                decode(&buf[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
+        }
+        // A huge claimed string length is refused without allocating it.
+        let mut evil = buf[..3].to_vec();
+        evil.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        assert!(decode(&evil).is_err());
+    }
+}
