@@ -100,6 +100,20 @@ pub enum Error {
     /// The engine was closed.
     #[error("the audit log is closed")]
     Closed,
+    /// A temporary run written by the external sort came back damaged
+    /// (a bad checksum, a short read or undecodable bytes). The query fails
+    /// rather than return wrong rows; the log itself is not affected.
+    #[error("sort spill run {run} (an unlinked temporary file in {dir}) is damaged at offset {offset}: {reason}")]
+    SpillCorrupt {
+        /// The directory the spill file was created in.
+        dir: PathBuf,
+        /// The run's number within its sort, in order of creation from 0.
+        run: u64,
+        /// Byte offset of the damaged frame within the run.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn id_suffix(id: Option<u64>) -> String {

@@ -2,5 +2,6 @@
 //! filters, sorting (with spill to disk) and cursors.
 
 pub mod model;
+pub mod sort;
 
 pub use model::{match_one, Cursor, Field, MatchMode, Predicate, Query, Scope, Sort, SortKey};
