@@ -3,13 +3,23 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod config;
+pub mod customers;
+mod db;
 pub mod error;
 pub mod format;
+pub mod index;
+pub mod log;
 pub mod query;
 pub mod record;
+pub mod storage;
 pub mod time;
 
+pub use config::{Durability, Options};
+pub use customers::CustomerTree;
+pub use db::{AuditLog, RecordRange, Stats};
 pub use error::{Error, Result};
+pub use log::verify::{Damage, VerifyReport};
 pub use query::{Field, MatchMode, Predicate, Query, Scope};
 pub use record::{Json, NewRecord, Record};
 pub use time::Timestamp;

@@ -2,3 +2,4 @@
 //! Pure functions only (no I/O); fuzzed. See `docs/format.md`.
 
 pub mod codec;
+pub mod layout;

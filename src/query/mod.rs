@@ -4,4 +4,9 @@
 pub mod model;
 pub mod sort;
 
-pub use model::{match_one, Cursor, Field, MatchMode, Predicate, Query, Scope, Sort, SortKey};
+pub mod exec;
+
+pub use exec::QueryIter;
+pub use model::{
+    match_one, Cursor, Field, MatchMode, Predicate, Query, RecordView, Scope, Sort, SortKey,
+};

@@ -268,16 +268,77 @@ impl Predicate {
     }
 
     /// Whether the record satisfies this predicate.
-    pub fn matches(&self, r: &Record) -> bool {
+    pub fn matches<R: RecordView + ?Sized>(&self, r: &R) -> bool {
         match self.field {
-            Field::Id => self.matches_str(&r.id.to_string()),
-            Field::Customer => self.matches_str(&r.customer.to_string()),
-            Field::Refs => r.refs.iter().any(|x| self.matches_str(x)),
+            Field::Id => self.matches_str(&r.id().to_string()),
+            Field::Customer => self.matches_str(&r.customer().to_string()),
+            Field::Refs => r.any_ref(&mut |x| self.matches_str(x)),
             Field::Relation => {
-                self.matches_str(&r.object_id) || r.refs.iter().any(|x| self.matches_str(x))
+                self.matches_str(r.text(Field::ObjectId)) || r.any_ref(&mut |x| self.matches_str(x))
             }
-            f => f.str_of(r).is_some_and(|s| self.matches_str(s)),
+            f => self.matches_str(r.text(f)),
         }
+    }
+}
+
+/// Read access to a record's fields, owned or borrowed from the log.
+pub trait RecordView {
+    /// `id`
+    fn id(&self) -> u64;
+    /// `customer`
+    fn customer(&self) -> u64;
+    /// `time` in microseconds.
+    fn time_micros(&self) -> i64;
+    /// A single-valued string field (`""` for any other field).
+    fn text(&self, f: Field) -> &str;
+    /// Whether `f` holds for any entry of `refs`.
+    fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
+}
+
+impl RecordView for Record {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn customer(&self) -> u64 {
+        self.customer
+    }
+    fn time_micros(&self) -> i64 {
+        self.time.as_micros()
+    }
+    fn text(&self, f: Field) -> &str {
+        f.str_of(self).unwrap_or("")
+    }
+    fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.refs.iter().any(|r| f(r))
+    }
+}
+
+impl RecordView for crate::format::codec::StoredRecord<'_> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn customer(&self) -> u64 {
+        self.customer
+    }
+    fn time_micros(&self) -> i64 {
+        self.time
+    }
+    fn text(&self, f: Field) -> &str {
+        match f {
+            Field::Person => self.person,
+            Field::Source => self.source,
+            Field::Action => self.action,
+            Field::Object => self.object,
+            Field::ObjectId => self.object_id,
+            Field::Name => self.name,
+            Field::Field => self.field,
+            Field::Old => self.old,
+            Field::New => self.new,
+            _ => "",
+        }
+    }
+    fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.refs.iter().any(|r| f(r))
     }
 }
 
@@ -472,11 +533,12 @@ impl Query {
     /// Whether `r` passes the time range, predicates and id set (the customer
     /// scope is resolved by the engine against its customer tree, and the
     /// archive flag by the segment a record lives in).
-    pub fn matches_filters(&self, r: &Record) -> bool {
-        self.start.is_none_or(|s| r.time >= s)
-            && self.end.is_none_or(|e| r.time < e)
-            && self.ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
-            && self.until_id.is_none_or(|u| r.id <= u)
+    pub fn matches_filters<R: RecordView + ?Sized>(&self, r: &R) -> bool {
+        let t = r.time_micros();
+        self.start.is_none_or(|s| t >= s.as_micros())
+            && self.end.is_none_or(|e| t < e.as_micros())
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&r.id()))
+            && self.until_id.is_none_or(|u| r.id() <= u)
             && self.predicates.iter().all(|p| p.matches(r))
     }
 }

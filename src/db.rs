@@ -1,0 +1,427 @@
+//! [`AuditLog`]: the public handle that ties the log, the indexes, the
+//! customer tree and the query engine together. It holds no storage logic
+//! of its own; every interface (CLI, HTTP) goes through it.
+
+use std::collections::HashSet;
+use std::ops::{Bound, RangeBounds, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Durability, Options};
+use crate::customers::{CustomerTree, Customers};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::log::verify::{verify_dir, verify_snapshot, VerifyReport};
+use crate::log::{Log, LogObserver, Snapshot, Tier};
+use crate::query::exec::{self, Ctx};
+use crate::query::{Query, QueryIter, Scope};
+use crate::record::{NewRecord, Record};
+use crate::time::Timestamp;
+
+/// Name of the directory for sort spill files.
+pub const TMP_DIR: &str = "tmp";
+
+/// An open audit log. Cheap to clone; all clones share one engine. Safe to
+/// use from many threads at once.
+///
+/// ```
+/// use auditlog::{AuditLog, NewRecord, Query};
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = AuditLog::open(dir.path()).unwrap();
+/// let id = log.append(NewRecord::new(42).person("admin_7").action("CreateUser")).unwrap();
+/// let rows: Vec<_> = log.query(&Query::new()).unwrap().collect::<Result<_, _>>().unwrap();
+/// assert_eq!(rows[0].id, id);
+/// assert_eq!(rows[0].person, "admin_7");
+/// ```
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Field order is drop order: the log (and its lock) goes last.
+    customers: Customers,
+    index: Arc<Index>,
+    log: Arc<Log>,
+    opts: Options,
+    spill_dir: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.inner.opts.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Facts about an open log.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Records kept (both tiers).
+    pub records: u64,
+    /// First id kept (when any).
+    pub first_id: Option<u64>,
+    /// Last id (when any).
+    pub last_id: Option<u64>,
+    /// Segments in the live tier (including the active one).
+    pub live_segments: u64,
+    /// Segments in the archive tier.
+    pub archived_segments: u64,
+    /// Records in the archive tier.
+    pub archived_records: u64,
+    /// Bytes of segment files in the live tier.
+    pub live_bytes: u64,
+    /// Bytes of segment files in the archive tier.
+    pub archived_bytes: u64,
+    /// Bytes of the index (sled) on disk.
+    pub index_bytes: u64,
+    /// Sealed segments indexed in sled.
+    pub indexed_segments: u64,
+    /// Records in the active segment (indexed in memory).
+    pub active_records: u64,
+    /// Oldest record time (RFC 3339), when any.
+    pub oldest: Option<String>,
+    /// Newest record time (RFC 3339), when any.
+    pub newest: Option<String>,
+    /// The durability mode.
+    pub durability: String,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log in `dir` with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<AuditLog> {
+        Options::new(dir).open()
+    }
+
+    pub(crate) fn open_with(opts: Options) -> Result<AuditLog> {
+        let lock = crate::log::lock_dir(&opts)?;
+        let index = Arc::new(Index::open(&opts.dir)?);
+        let log = Log::open(opts.clone(), index.clone() as Arc<dyn LogObserver>, lock)?;
+        index.reconcile(&log.snapshot())?;
+        let customers = Customers::open(opts.storage.clone(), &opts.dir)?;
+        let spill_dir = opts.dir.join(TMP_DIR);
+        std::fs::create_dir_all(&spill_dir)
+            .map_err(|e| Error::io("create directory", &spill_dir, e))?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                customers,
+                index,
+                log,
+                opts,
+                spill_dir,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.opts.dir
+    }
+
+    /// Warnings from opening: torn tails truncated, index rebuilt.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.inner.log.warnings().to_vec();
+        w.extend(self.inner.index.warnings());
+        w
+    }
+
+    /// Appends one record; returns its id once durable under the mode.
+    pub fn append(&self, record: NewRecord) -> Result<u64> {
+        Ok(*self.inner.log.append_batch(vec![record])?.start())
+    }
+
+    /// Appends records as one unit (all or none); returns their ids.
+    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<RangeInclusive<u64>> {
+        self.inner.log.append_batch(records)
+    }
+
+    /// Makes everything appended so far durable, whatever the mode.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.log.sync()
+    }
+
+    /// The last visible record id (0 when the log is empty).
+    pub fn last_id(&self) -> u64 {
+        self.inner.log.snapshot().visible.last_id
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.inner.log.snapshot()
+    }
+
+    fn read_id(&self, snap: &Snapshot, id: u64, scratch: &mut Vec<u8>) -> Result<Option<Record>> {
+        let Some(seg) = snap.segment_of(id) else {
+            return Ok(None);
+        };
+        let ord = (id - seg.first_id) as usize;
+        let off = if seg.footer.is_some() {
+            self.inner.index.sealed(seg)?.offsets.get(ord).copied()
+        } else {
+            self.inner.index.with_active(|a| {
+                if a.first_id == seg.first_id {
+                    a.offsets.get(ord).copied()
+                } else {
+                    None
+                }
+            })
+        };
+        let Some(off) = off else {
+            return Err(Error::Index {
+                path: self.inner.index.dir().to_path_buf(),
+                reason: format!("no offset for record {id}; run reindex"),
+            });
+        };
+        let rec = seg.with_record(u64::from(off), snap.limit_of(seg), scratch, |r| {
+            r.to_record()
+        })??;
+        if rec.id != id {
+            return Err(crate::log::segment::corrupt(
+                &seg.path,
+                u64::from(off),
+                Some(id),
+                format!(
+                    "found record {} where {id} was expected; run reindex",
+                    rec.id
+                ),
+            ));
+        }
+        Ok(Some(rec))
+    }
+
+    /// The record with this id, in either tier.
+    pub fn get(&self, id: u64) -> Result<Option<Record>> {
+        self.read_id(&self.snapshot(), id, &mut Vec::new())
+    }
+
+    /// Records by id range, in either direction (double-ended), over both
+    /// tiers, as of now.
+    pub fn range(&self, ids: impl RangeBounds<u64>) -> RecordRange {
+        let snap = self.snapshot();
+        let lo = match ids.start_bound() {
+            Bound::Included(&a) => a,
+            Bound::Excluded(&a) => a.saturating_add(1),
+            Bound::Unbounded => 0,
+        }
+        .max(snap.horizon);
+        let hi = match ids.end_bound() {
+            Bound::Included(&b) => b,
+            Bound::Excluded(&b) => b.saturating_sub(1),
+            Bound::Unbounded => u64::MAX,
+        }
+        .min(snap.visible.last_id);
+        RecordRange {
+            log: self.clone(),
+            snap,
+            front: lo,
+            back: hi,
+            scratch: Vec::new(),
+            done: lo > hi,
+        }
+    }
+
+    fn ctx(&self, q: &Query) -> Result<Ctx> {
+        q.validate()?;
+        let tree = self.inner.customers.tree();
+        let scope: Option<HashSet<u64>> = tree.resolve(q.scope.unwrap_or(Scope::System));
+        let mut scope_keys: Vec<String> = scope.iter().flatten().map(u64::to_string).collect();
+        scope_keys.sort_unstable();
+        Ok(Ctx {
+            snap: self.snapshot(),
+            index: self.inner.index.clone(),
+            scope,
+            scope_keys,
+            q: q.clone(),
+            spill_dir: self.inner.spill_dir.clone(),
+            budget: self.inner.opts.sort_memory_budget,
+        })
+    }
+
+    /// Runs a query; rows stream in the query's order.
+    pub fn query(&self, q: &Query) -> Result<QueryIter> {
+        exec::run(self.ctx(q)?)
+    }
+
+    /// Counts the rows a query matches (ignoring limit, offset and cursor).
+    pub fn count(&self, q: &Query) -> Result<u64> {
+        exec::count(self.ctx(q)?)
+    }
+
+    /// Sets (or clears) a customer's parent, durably.
+    pub fn set_parent(&self, customer: u64, parent: Option<u64>) -> Result<()> {
+        self.inner.customers.set_many(&[(customer, parent)])
+    }
+
+    /// Sets many parents as one durable change.
+    pub fn set_parents(&self, changes: &[(u64, Option<u64>)]) -> Result<()> {
+        self.inner.customers.set_many(changes)
+    }
+
+    /// The current customer tree.
+    pub fn customer_tree(&self) -> Arc<CustomerTree> {
+        self.inner.customers.tree()
+    }
+
+    /// Moves sealed segments whose newest record is older than `cutoff` to
+    /// the archive tier. Returns the first ids of the segments moved.
+    pub fn archive(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+        self.inner.log.archive(cutoff)
+    }
+
+    /// Deletes whole segments (oldest first) whose newest record is older
+    /// than `cutoff`. Returns the first ids of the segments deleted.
+    pub fn retain(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+        self.inner.log.retain(cutoff)
+    }
+
+    /// Walks every frame of every segment; reports the first damage.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        verify_snapshot(&self.snapshot())
+    }
+
+    /// Verifies a data directory without opening it (works on a log that
+    /// refuses to open, and on one in use by another process).
+    pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
+        verify_dir(&crate::storage::fs::FsStorage, dir.as_ref())
+    }
+
+    /// Throws the index away and rebuilds it from the log.
+    pub fn reindex(&self) -> Result<()> {
+        self.inner.index.reindex(&self.snapshot())
+    }
+
+    /// Facts about the log.
+    pub fn stats(&self) -> Result<Stats> {
+        let snap = self.snapshot();
+        let mut st = Stats {
+            records: 0,
+            first_id: None,
+            last_id: None,
+            live_segments: 0,
+            archived_segments: 0,
+            archived_records: 0,
+            live_bytes: 0,
+            archived_bytes: 0,
+            index_bytes: self.inner.index.disk_bytes(),
+            indexed_segments: self.inner.index.cataloged() as u64,
+            active_records: 0,
+            oldest: None,
+            newest: None,
+            durability: match self.inner.opts.durability {
+                Durability::Always => "always".into(),
+                Durability::Never => "never".into(),
+                Durability::Interval(d) => format!("interval:{}ms", d.as_millis()),
+            },
+        };
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for s in snap.segments.iter() {
+            let bytes = match s.footer {
+                Some(f) => f.body_len + crate::format::layout::FOOTER_LEN as u64,
+                None => snap.visible.active_len,
+            };
+            let records = match s.footer {
+                Some(f) => {
+                    if f.count > 0 {
+                        lo = lo.min(f.min_time);
+                        hi = hi.max(f.max_time);
+                    }
+                    f.count
+                }
+                None => {
+                    let n = snap.last_id_of(s) + 1 - s.first_id;
+                    self.inner.index.with_active(|a| {
+                        for t in a.times.iter().take(n as usize) {
+                            lo = lo.min(*t);
+                            hi = hi.max(*t);
+                        }
+                    });
+                    st.active_records = n;
+                    n
+                }
+            };
+            st.records += records;
+            match s.tier {
+                Tier::Live => {
+                    st.live_segments += 1;
+                    st.live_bytes += bytes;
+                }
+                Tier::Archived => {
+                    st.archived_segments += 1;
+                    st.archived_bytes += bytes;
+                    st.archived_records += records;
+                }
+            }
+        }
+        if st.records > 0 {
+            st.first_id = Some(snap.horizon);
+            st.last_id = Some(snap.visible.last_id);
+            st.oldest = Timestamp::from_micros(lo).ok().map(|t| t.to_rfc3339());
+            st.newest = Timestamp::from_micros(hi).ok().map(|t| t.to_rfc3339());
+        }
+        Ok(st)
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+}
+
+/// Records by id, in either direction. Yields `Result<Record>`.
+pub struct RecordRange {
+    log: AuditLog,
+    snap: Snapshot,
+    front: u64,
+    back: u64,
+    scratch: Vec<u8>,
+    done: bool,
+}
+
+impl RecordRange {
+    fn read(&mut self, id: u64) -> Option<Result<Record>> {
+        match self.log.read_id(&self.snap, id, &mut self.scratch) {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Iterator for RecordRange {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.done {
+            return None;
+        }
+        let id = self.front;
+        if id >= self.back {
+            self.done = true;
+        } else {
+            self.front += 1;
+        }
+        self.read(id)
+    }
+}
+
+impl DoubleEndedIterator for RecordRange {
+    fn next_back(&mut self) -> Option<Result<Record>> {
+        if self.done {
+            return None;
+        }
+        let id = self.back;
+        if id <= self.front {
+            self.done = true;
+        } else {
+            self.back -= 1;
+        }
+        self.read(id)
+    }
+}

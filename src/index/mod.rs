@@ -1,0 +1,354 @@
+//! Indexes: a cache of the log that answers "which records of this
+//! segment can match?" without reading them.
+//!
+//! The active segment's index lives in memory ([`ActiveIndex`]), fed by the
+//! writer on every append and rebuilt from the log at open. When a segment
+//! is sealed its index is frozen into compact blobs and written to sled
+//! with one catalogue entry (the watermark: a sealed segment is indexed
+//! iff its entry is there and matches its footer). At open the catalogue
+//! is reconciled with the log: missing or mismatching segments are indexed
+//! from their bytes, entries for segments that no longer exist are
+//! dropped, and a sled that cannot be opened is moved aside and rebuilt.
+//! Nothing here is ever the only copy of anything.
+
+pub mod postings;
+pub mod segindex;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::format::codec::StoredRecord;
+use crate::log::segment::{read_whole, walk};
+use crate::log::{lock_mutex, LogObserver, Segment, Snapshot};
+pub use postings::IndexedField;
+pub use segindex::{ActiveIndex, Probe, SealedIndex};
+use store::{SegMeta, Store};
+
+/// Name of the index directory inside the data directory.
+pub const INDEX_DIR: &str = "index";
+
+/// Memory kept for sealed-segment indexes read back from sled.
+const CACHE_BUDGET: usize = 256 << 20;
+
+struct Cache {
+    map: HashMap<u64, (Arc<SealedIndex>, u64)>,
+    tick: u64,
+    /// Segments whose index could not be written to sled: kept in memory.
+    pinned: HashMap<u64, Arc<SealedIndex>>,
+}
+
+/// The index of a data directory.
+pub struct Index {
+    dir: PathBuf,
+    store: RwLock<Arc<Store>>,
+    active: RwLock<ActiveIndex>,
+    cache: Mutex<Cache>,
+    warnings: Mutex<Vec<String>>,
+}
+
+fn loader_from_store(
+    store: Arc<Store>,
+    first_id: u64,
+) -> Box<dyn Fn(IndexedField) -> Option<Vec<u8>> + Send + Sync> {
+    Box::new(move |f| store.blob(first_id, 2 + f.slot() as u8))
+}
+
+fn loader_from_blobs(
+    blobs: Arc<Vec<Vec<u8>>>,
+) -> Box<dyn Fn(IndexedField) -> Option<Vec<u8>> + Send + Sync> {
+    Box::new(move |f| blobs.get(2 + f.slot()).cloned())
+}
+
+impl Index {
+    /// Opens the index in `data_dir/index`; if sled cannot open it, moves
+    /// it aside and starts empty (the caller then reconciles with the log).
+    pub fn open(data_dir: &Path) -> Result<Index> {
+        let dir = data_dir.join(INDEX_DIR);
+        let mut warnings = Vec::new();
+        let store = match Store::open(&dir) {
+            Ok(s) => s,
+            Err(e) => {
+                let aside = data_dir.join(format!(
+                    "{INDEX_DIR}.broken-{}",
+                    crate::time::Timestamp::now().as_micros()
+                ));
+                let msg = format!(
+                    "{e}; moved it to {} and rebuilding the index from the log",
+                    aside.display()
+                );
+                log::warn!("{msg}");
+                warnings.push(msg);
+                std::fs::rename(&dir, &aside).map_err(|e| Error::io("move aside", &dir, e))?;
+                Store::open(&dir)?
+            }
+        };
+        Ok(Index {
+            dir,
+            store: RwLock::new(Arc::new(store)),
+            active: RwLock::new(ActiveIndex::default()),
+            cache: Mutex::new(Cache {
+                map: HashMap::new(),
+                tick: 0,
+                pinned: HashMap::new(),
+            }),
+            warnings: Mutex::new(warnings),
+        })
+    }
+
+    fn store(&self) -> Arc<Store> {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Messages about repairs made (moved-aside sled, rebuilt segments).
+    pub fn warnings(&self) -> Vec<String> {
+        lock_mutex(&self.warnings).clone()
+    }
+
+    fn warn(&self, msg: String) {
+        log::warn!("{msg}");
+        lock_mutex(&self.warnings).push(msg);
+    }
+
+    /// Brings the catalogue in line with the log's sealed segments.
+    pub fn reconcile(&self, snap: &Snapshot) -> Result<()> {
+        let store = self.store();
+        let catalog: HashMap<u64, Option<SegMeta>> = store.catalog()?.into_iter().collect();
+        let mut live = std::collections::HashSet::new();
+        for seg in snap.segments.iter() {
+            let Some(f) = seg.footer else { continue };
+            live.insert(seg.first_id);
+            let ok = matches!(catalog.get(&seg.first_id), Some(Some(m)) if m.count == f.count && m.body_crc == f.body_crc);
+            if !ok {
+                self.index_sealed(seg)?;
+            }
+        }
+        for id in catalog.keys() {
+            if !live.contains(id) {
+                store.remove(*id)?;
+            }
+        }
+        store.flush();
+        Ok(())
+    }
+
+    /// Throws the whole index away and rebuilds it from the log.
+    pub fn reindex(&self, snap: &Snapshot) -> Result<()> {
+        self.store().clear()?;
+        {
+            let mut c = lock_mutex(&self.cache);
+            c.map.clear();
+            c.pinned.clear();
+        }
+        self.reconcile(snap)
+    }
+
+    /// Reads a sealed segment and writes its index (used when the
+    /// catalogue lacks it or disagrees with it).
+    fn index_sealed(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
+        let owned;
+        let bytes: &[u8] = match seg.mapped() {
+            Some(m) => m,
+            None => {
+                owned = read_whole(&seg.path, &seg.file)?;
+                &owned
+            }
+        };
+        let mut ai = ActiveIndex::new(seg.first_id);
+        let w = walk(bytes, seg.first_id, |off, rec| ai.add(off, rec));
+        let Some(footer) = seg.footer else {
+            return Err(Error::invalid(
+                "segment",
+                "only sealed segments are indexed in sled",
+            ));
+        };
+        if w.offsets.len() as u64 != footer.count {
+            return Err(crate::log::segment::corrupt(
+                &seg.path,
+                w.stop.as_ref().map_or(w.end, |s| s.0) as u64,
+                Some(seg.first_id + w.offsets.len() as u64),
+                w.stop.map_or("frames stop early".into(), |s| s.1),
+            ));
+        }
+        Ok(self.store_sealed(ai, footer))
+    }
+
+    fn store_sealed(&self, ai: ActiveIndex, f: crate::format::layout::Footer) -> Arc<SealedIndex> {
+        let first_id = ai.first_id;
+        let blobs = Arc::new(ai.encode());
+        let meta = SegMeta {
+            count: f.count,
+            body_crc: f.body_crc,
+            min_time: f.min_time,
+            max_time: f.max_time,
+        };
+        let stored = self.store().put(first_id, meta, &blobs);
+        let idx = Arc::new(SealedIndex::new(
+            first_id,
+            ai.offsets,
+            ai.times,
+            loader_from_blobs(blobs),
+        ));
+        let mut c = lock_mutex(&self.cache);
+        if let Err(e) = stored {
+            drop(c);
+            self.warn(format!("could not store the index of segment {first_id} in sled ({e}); keeping it in memory"));
+            c = lock_mutex(&self.cache);
+            c.pinned.insert(first_id, idx.clone());
+        } else {
+            Self::cache_insert(&mut c, first_id, idx.clone());
+        }
+        idx
+    }
+
+    fn cache_insert(c: &mut Cache, first_id: u64, idx: Arc<SealedIndex>) {
+        c.tick += 1;
+        let t = c.tick;
+        c.map.insert(first_id, (idx, t));
+        let mut total: usize = c.map.values().map(|(i, _)| i.heap_bytes()).sum();
+        while total > CACHE_BUDGET && c.map.len() > 1 {
+            let Some((&victim, _)) = c
+                .map
+                .iter()
+                .filter(|(k, _)| **k != first_id)
+                .min_by_key(|(_, (_, t))| *t)
+            else {
+                break;
+            };
+            if let Some((i, _)) = c.map.remove(&victim) {
+                total -= i.heap_bytes();
+            }
+        }
+    }
+
+    /// The index of a sealed segment: from memory, from sled, or rebuilt
+    /// from the segment when sled lost or damaged it.
+    pub fn sealed(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
+        {
+            let mut c = lock_mutex(&self.cache);
+            if let Some(i) = c.pinned.get(&seg.first_id) {
+                return Ok(i.clone());
+            }
+            c.tick += 1;
+            let t = c.tick;
+            if let Some((i, used)) = c.map.get_mut(&seg.first_id) {
+                *used = t;
+                return Ok(i.clone());
+            }
+        }
+        let store = self.store();
+        let loaded = (|| {
+            let f = seg.footer?;
+            let offsets = postings::decode_u32s(&store.blob(seg.first_id, 0)?)?;
+            let times = postings::decode_i64s(&store.blob(seg.first_id, 1)?)?;
+            (offsets.len() as u64 == f.count && times.len() as u64 == f.count)
+                .then_some((offsets, times))
+        })();
+        match loaded {
+            Some((offsets, times)) => {
+                let idx = Arc::new(SealedIndex::new(
+                    seg.first_id,
+                    offsets,
+                    times,
+                    loader_from_store(store, seg.first_id),
+                ));
+                Self::cache_insert(&mut lock_mutex(&self.cache), seg.first_id, idx.clone());
+                Ok(idx)
+            }
+            None => {
+                self.warn(format!(
+                    "index of segment {} is missing or damaged in sled; rebuilding it from {}",
+                    seg.first_id,
+                    seg.path.display()
+                ));
+                self.index_sealed(seg)
+            }
+        }
+    }
+
+    /// Drops a cached index whose postings turned out damaged, and rebuilds it.
+    pub fn rebuild_segment(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
+        {
+            let mut c = lock_mutex(&self.cache);
+            c.map.remove(&seg.first_id);
+            c.pinned.remove(&seg.first_id);
+        }
+        self.warn(format!(
+            "index postings of segment {} are damaged; rebuilding from {}",
+            seg.first_id,
+            seg.path.display()
+        ));
+        self.index_sealed(seg)
+    }
+
+    /// Runs `f` on the active segment's index.
+    pub fn with_active<R>(&self, f: impl FnOnce(&ActiveIndex) -> R) -> R {
+        f(&self.active.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Bytes the index occupies on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.store().disk_bytes()
+    }
+
+    /// Number of sealed segments in the catalogue.
+    pub fn cataloged(&self) -> usize {
+        self.store().catalog().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes sled's buffers.
+    pub fn flush(&self) {
+        self.store().flush();
+    }
+}
+
+impl LogObserver for Index {
+    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>) {
+        let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if a.first_id != segment {
+            *a = ActiveIndex::new(segment);
+        }
+        a.add(offset, rec);
+    }
+
+    fn sealed(&self, seg: &Arc<Segment>) {
+        let Some(f) = seg.footer else { return };
+        let ai = {
+            let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+            if a.first_id != seg.first_id {
+                return;
+            }
+            std::mem::replace(&mut *a, ActiveIndex::new(f.last_id() + 1))
+        };
+        if ai.offsets.len() as u64 != f.count {
+            self.warn(format!(
+                "in-memory index of segment {} disagrees with its footer; rebuilding",
+                seg.first_id
+            ));
+            if let Err(e) = self.index_sealed(seg) {
+                self.warn(format!("could not index segment {}: {e}", seg.first_id));
+            }
+            return;
+        }
+        self.store_sealed(ai, f);
+    }
+
+    fn removed(&self, first_ids: &[u64]) {
+        let store = self.store();
+        let mut c = lock_mutex(&self.cache);
+        for id in first_ids {
+            c.map.remove(id);
+            c.pinned.remove(id);
+            if let Err(e) = store.remove(*id) {
+                log::warn!("could not drop the index of segment {id}: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The sled side of the index: the segment catalogue (which sealed
+//! segments are indexed, with the footer facts they were built from) and
+//! the per-segment blobs. sled is a cache here: nothing in it is the only
+//! copy of anything, and every value carries a CRC so damage is noticed.
+//!
+//! Trees: `catalog` (first id, 8 bytes BE -> [`SegMeta`]) and `blobs`
+//! (first id BE ++ kind byte -> blob; kind 0 offsets, 1 times, 2.. the
+//! postings of each indexed field). A segment's catalogue entry is written
+//! after its blobs: it is the commit point.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Catalogue facts about one indexed sealed segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegMeta {
+    /// Number of records.
+    pub count: u64,
+    /// The segment's body CRC from its footer (identifies its bytes).
+    pub body_crc: u32,
+    /// Smallest record time.
+    pub min_time: i64,
+    /// Largest record time.
+    pub max_time: i64,
+}
+
+const META_VERSION: u8 = 1;
+
+impl SegMeta {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![META_VERSION];
+        b.extend_from_slice(&self.count.to_le_bytes());
+        b.extend_from_slice(&self.body_crc.to_le_bytes());
+        b.extend_from_slice(&self.min_time.to_le_bytes());
+        b.extend_from_slice(&self.max_time.to_le_bytes());
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<SegMeta> {
+        if b.len() != 33 || b[0] != META_VERSION {
+            return None;
+        }
+        if crc32fast::hash(&b[..29]).to_le_bytes() != b[29..33] {
+            return None;
+        }
+        Some(SegMeta {
+            count: u64::from_le_bytes(b[1..9].try_into().ok()?),
+            body_crc: u32::from_le_bytes(b[9..13].try_into().ok()?),
+            min_time: i64::from_le_bytes(b[13..21].try_into().ok()?),
+            max_time: i64::from_le_bytes(b[21..29].try_into().ok()?),
+        })
+    }
+}
+
+/// The sled database of the index.
+pub struct Store {
+    /// Where it lives.
+    pub path: PathBuf,
+    db: sled::Db,
+    catalog: sled::Tree,
+    blobs: sled::Tree,
+}
+
+fn blob_key(first_id: u64, kind: u8) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&first_id.to_be_bytes());
+    k[8] = kind;
+    k
+}
+
+impl Store {
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Index {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Opens sled at `path`. A panic inside sled (it has been seen on
+    /// damaged files) is caught and returned as an error.
+    pub fn open(path: &Path) -> Result<Store> {
+        let p = path.to_path_buf();
+        let opened = catch_unwind(AssertUnwindSafe(
+            || -> std::result::Result<_, sled::Error> {
+                let db = sled::Config::new()
+                    .path(&p)
+                    .cache_capacity(64 << 20)
+                    .open()?;
+                let catalog = db.open_tree("catalog")?;
+                let blobs = db.open_tree("blobs")?;
+                // Touch every catalogue entry: damage shows here, not mid-query.
+                for kv in catalog.iter() {
+                    kv?;
+                }
+                Ok((db, catalog, blobs))
+            },
+        ));
+        let bad = |reason: String| Error::Index {
+            path: p.clone(),
+            reason,
+        };
+        match opened {
+            Ok(Ok((db, catalog, blobs))) => Ok(Store {
+                path: p.clone(),
+                db,
+                catalog,
+                blobs,
+            }),
+            Ok(Err(e)) => Err(bad(format!("sled cannot open it: {e}"))),
+            Err(_) => Err(bad("sled panicked while opening it".into())),
+        }
+    }
+
+    /// Every catalogue entry (damaged entries come back as `None`).
+    pub fn catalog(&self) -> Result<Vec<(u64, Option<SegMeta>)>> {
+        let mut out = Vec::new();
+        for kv in self.catalog.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let Ok(kb) = <[u8; 8]>::try_from(&k[..]) else {
+                continue;
+            };
+            out.push((u64::from_be_bytes(kb), SegMeta::decode(&v)));
+        }
+        Ok(out)
+    }
+
+    /// Stores a sealed segment's blobs, then its catalogue entry.
+    pub fn put(&self, first_id: u64, meta: SegMeta, blobs: &[Vec<u8>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (kind, b) in blobs.iter().enumerate() {
+            batch.insert(&blob_key(first_id, kind as u8), b.as_slice());
+        }
+        self.blobs.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.catalog
+            .insert(first_id.to_be_bytes(), meta.encode())
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// One blob.
+    pub fn blob(&self, first_id: u64, kind: u8) -> Option<Vec<u8>> {
+        self.blobs
+            .get(blob_key(first_id, kind))
+            .ok()
+            .flatten()
+            .map(|v| v.to_vec())
+    }
+
+    /// Forgets a segment.
+    pub fn remove(&self, first_id: u64) -> Result<()> {
+        self.catalog
+            .remove(first_id.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        for kind in 0..16u8 {
+            self.blobs
+                .remove(blob_key(first_id, kind))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) -> Result<()> {
+        self.catalog.clear().map_err(|e| self.err(e))?;
+        self.blobs.clear().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Bytes sled occupies on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Asks sled to write its buffers out (not a durability promise: the
+    /// index is a cache).
+    pub fn flush(&self) {
+        if let Err(e) = self.db.flush() {
+            log::warn!("index flush of {} failed: {e}", self.path.display());
+        }
+    }
+}

@@ -1,0 +1,670 @@
+//! The log: the ordered set of segments, id assignment, appends with group
+//! commit, sealing and rollover, recovery on open, archive moves and
+//! retention deletes.
+//!
+//! Safety properties (see `docs/format.md` for the argument):
+//! - ids are gap-free from the retention horizon to the last record;
+//! - a reader sees a prefix of the log and never a record that has not been
+//!   acknowledged under the durability mode;
+//! - an append that fails leaves no partial frame behind;
+//! - a failed fsync stops the writer for good (no retry can later
+//!   acknowledge data that may not be on disk);
+//! - recovery truncates only a torn tail of the last segment and refuses
+//!   to open on any other damage.
+//!
+//! The log never interprets records beyond their id and time; indexes hear
+//! about appends and seals through [`LogObserver`].
+
+pub mod segment;
+pub mod state;
+pub mod verify;
+mod writer;
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+
+use crate::config::{Durability, Options};
+use crate::error::{Error, Result};
+use crate::format::codec::StoredRecord;
+use crate::format::layout::{
+    parse_segment_file_name, segment_file_name, Footer, Header, FOOTER_LEN, FORMAT_VERSION,
+};
+use crate::storage::Storage;
+use crate::time::Timestamp;
+use segment::{corrupt, read_header, read_whole, valid_frame_after, walk};
+pub use segment::{Segment, Tier};
+use state::LogState;
+pub(crate) use writer::Writer;
+
+/// Name of the live-tier directory.
+pub const SEGMENTS_DIR: &str = "segments";
+/// Name of the archive-tier directory.
+pub const ARCHIVE_DIR: &str = "archive";
+
+/// Hears what the log does, to keep indexes in step. Called with the
+/// writer lock held, in id order.
+pub trait LogObserver: Send + Sync {
+    /// A record was written to the active segment `segment` at `offset`
+    /// (also called for every record found in the active segment at open).
+    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>);
+    /// The active segment was sealed; `seg` is its sealed form.
+    fn sealed(&self, seg: &Arc<Segment>);
+    /// Segments were deleted by retention.
+    fn removed(&self, first_ids: &[u64]);
+}
+
+/// What a reader may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Visible {
+    /// The last visible record id (horizon - 1 when none).
+    pub last_id: u64,
+    /// First id of the active segment.
+    pub active_first: u64,
+    /// Bytes of the active segment a reader may read.
+    pub active_len: u64,
+}
+
+/// A consistent view: the segments and how far a reader may read.
+#[derive(Clone)]
+pub struct Snapshot {
+    /// Every segment, in id order; the last one is the active segment.
+    pub segments: Arc<Vec<Arc<Segment>>>,
+    /// The visible prefix.
+    pub visible: Visible,
+    /// The first id kept.
+    pub horizon: u64,
+}
+
+impl Snapshot {
+    /// The segment holding `id`, if visible.
+    pub fn segment_of(&self, id: u64) -> Option<&Arc<Segment>> {
+        if id > self.visible.last_id || id < self.horizon {
+            return None;
+        }
+        let i = self.segments.partition_point(|s| s.first_id <= id);
+        self.segments.get(i.checked_sub(1)?)
+    }
+
+    /// Readable length of `seg` under this snapshot.
+    pub fn limit_of(&self, seg: &Segment) -> u64 {
+        match seg.footer {
+            Some(f) => f.body_len,
+            None if seg.first_id == self.visible.active_first => self.visible.active_len,
+            None => 0,
+        }
+    }
+
+    /// The last visible id of `seg` (first_id - 1 when it has none).
+    pub fn last_id_of(&self, seg: &Segment) -> u64 {
+        match seg.footer {
+            Some(f) => f.last_id(),
+            None => self.visible.last_id.max(seg.first_id - 1),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub segments: Arc<Vec<Arc<Segment>>>,
+    pub visible: Visible,
+    pub horizon: u64,
+}
+
+pub(crate) struct SyncState {
+    pub synced_id: u64,
+    pub in_progress: bool,
+    pub failed: Option<String>,
+    pub shutdown: bool,
+}
+
+/// The segmented log.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) seg_dir: PathBuf,
+    pub(crate) arch_dir: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) opts: Options,
+    pub(crate) shared: RwLock<Shared>,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) sync: Mutex<SyncState>,
+    pub(crate) sync_cv: Condvar,
+    pub(crate) observer: Arc<dyn LogObserver>,
+    pub(crate) warnings: Vec<String>,
+    /// Serialises archive and retention (they rewrite the segment list).
+    pub(crate) maintenance: Mutex<()>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    _lock: Box<dyn Any + Send + Sync>,
+}
+
+pub(crate) fn lock_mutex<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creates the data directory if allowed and takes its lock. The lock is
+/// taken before anything else in the directory is touched.
+pub fn lock_dir(opts: &Options) -> Result<Box<dyn Any + Send + Sync>> {
+    let storage = &opts.storage;
+    let dir = &opts.dir;
+    if !storage.exists(dir) {
+        if !opts.create_if_missing {
+            return Err(Error::NoDataDir { path: dir.clone() });
+        }
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    storage.lock(&dir.join("LOCK")).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked { path: dir.clone() }
+        } else {
+            Error::io("lock", dir.join("LOCK"), e)
+        }
+    })
+}
+
+struct Found {
+    first_id: u64,
+    tier: Tier,
+    path: PathBuf,
+}
+
+impl Log {
+    /// Opens the log in `opts.dir`, recovering as `docs/format.md` says.
+    pub fn open(
+        opts: Options,
+        observer: Arc<dyn LogObserver>,
+        lock: Box<dyn Any + Send + Sync>,
+    ) -> Result<Arc<Log>> {
+        let storage = opts.storage.clone();
+        let dir = opts.dir.clone();
+        let seg_dir = dir.join(SEGMENTS_DIR);
+        let arch_dir = dir.join(ARCHIVE_DIR);
+        for d in [&seg_dir, &arch_dir] {
+            if !storage.exists(d) {
+                storage
+                    .create_dir_all(d)
+                    .map_err(|e| Error::io("create directory", d, e))?;
+                storage
+                    .sync_dir(&dir)
+                    .map_err(|e| Error::io("fsync directory", &dir, e))?;
+            }
+        }
+        let st = state::read(&*storage, &dir)?;
+        let horizon = st.map_or(1, |s| s.horizon);
+        let mut warnings = Vec::new();
+
+        // Every segment file of both tiers, in id order.
+        let mut found = Vec::new();
+        for (d, tier) in [(&seg_dir, Tier::Live), (&arch_dir, Tier::Archived)] {
+            for name in storage
+                .list_dir(d)
+                .map_err(|e| Error::io("list directory", d, e))?
+            {
+                if let Some(first_id) = parse_segment_file_name(&name) {
+                    found.push(Found {
+                        first_id,
+                        tier,
+                        path: d.join(&name),
+                    });
+                }
+            }
+        }
+        found.sort_by_key(|f| f.first_id);
+        if let Some(w) = found.windows(2).find(|w| w[0].first_id == w[1].first_id) {
+            return Err(corrupt(
+                &w[1].path,
+                0,
+                Some(w[1].first_id),
+                format!(
+                    "two segments start at id {} ({})",
+                    w[0].first_id,
+                    w[0].path.display()
+                ),
+            ));
+        }
+        // Finish an interrupted retention: files below the horizon go.
+        while found.first().is_some_and(|f| f.first_id < horizon) {
+            let f = found.remove(0);
+            storage
+                .remove_file(&f.path)
+                .map_err(|e| Error::io("remove", &f.path, e))?;
+            warnings.push(format!(
+                "removed {} left behind by an interrupted retention",
+                f.path.display()
+            ));
+        }
+        // Finish an interrupted roll: an empty new segment after an
+        // unsealed one is removed, and the unsealed one stays active.
+        if found.len() >= 2 {
+            let last = &found[found.len() - 1];
+            let prev = &found[found.len() - 2];
+            let last_file = storage
+                .open_read(&last.path)
+                .map_err(|e| Error::io("open", &last.path, e))?;
+            let last_len = last_file
+                .len()
+                .map_err(|e| Error::io("stat", &last.path, e))?;
+            let prev_file = storage
+                .open_read(&prev.path)
+                .map_err(|e| Error::io("open", &prev.path, e))?;
+            let prev_len = prev_file
+                .len()
+                .map_err(|e| Error::io("stat", &prev.path, e))?;
+            let mut tail = [0u8; FOOTER_LEN];
+            let prev_sealed = prev_len >= FOOTER_LEN as u64
+                && prev_file
+                    .read_exact_at(&mut tail, prev_len - FOOTER_LEN as u64)
+                    .is_ok()
+                && Footer::decode(&tail)
+                    .is_some_and(|f| f.body_len + FOOTER_LEN as u64 == prev_len);
+            if last_len <= crate::format::layout::HEADER_LEN as u64 && !prev_sealed {
+                storage
+                    .remove_file(&last.path)
+                    .map_err(|e| Error::io("remove", &last.path, e))?;
+                warnings.push(format!(
+                    "removed empty segment {} left by an interrupted roll",
+                    last.path.display()
+                ));
+                found.pop();
+            }
+        }
+
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(found.len() + 1);
+        let mut expect = horizon;
+        let n = found.len();
+        let mut active: Option<(Segment, Vec<u8>)> = None;
+        let mut recreate: Option<u64> = None;
+        for (i, f) in found.into_iter().enumerate() {
+            if f.first_id != expect {
+                return Err(corrupt(
+                    &f.path,
+                    0,
+                    Some(expect),
+                    format!(
+                        "records {expect}..{} are missing (a segment was deleted?)",
+                        f.first_id - 1
+                    ),
+                ));
+            }
+            if i + 1 < n {
+                let s = Segment::open_sealed(
+                    &*storage,
+                    f.path,
+                    f.first_id,
+                    f.tier,
+                    opts.verify_sealed_on_open,
+                )?;
+                expect = s.last_id().unwrap_or(expect - 1) + 1;
+                segments.push(Arc::new(s));
+                continue;
+            }
+            // The last segment: sealed, or the active one with maybe a torn tail.
+            let file = storage
+                .open_rw(&f.path)
+                .map_err(|e| Error::io("open", &f.path, e))?;
+            let flen = file.len().map_err(|e| Error::io("stat", &f.path, e))?;
+            if flen < crate::format::layout::HEADER_LEN as u64 && f.tier == Tier::Live {
+                // Created but its header never reached the disk: it held no records.
+                drop(file);
+                storage
+                    .remove_file(&f.path)
+                    .map_err(|e| Error::io("remove", &f.path, e))?;
+                warnings.push(format!(
+                    "removed {} whose header was never completed ({flen} bytes)",
+                    f.path.display()
+                ));
+                recreate = Some(f.first_id);
+                continue;
+            }
+            let header = read_header(&f.path, &file)?;
+            if header.first_id != f.first_id {
+                return Err(corrupt(
+                    &f.path,
+                    12,
+                    Some(f.first_id),
+                    format!(
+                        "header says first id {} but the file is named for {}",
+                        header.first_id, f.first_id
+                    ),
+                ));
+            }
+            let buf = read_whole(&f.path, &file)?;
+            let w = walk(&buf, f.first_id, |_, _| {});
+            if let Some(footer) = w.footer {
+                drop(buf);
+                let s = Segment::open_sealed(
+                    &*storage,
+                    f.path,
+                    f.first_id,
+                    f.tier,
+                    opts.verify_sealed_on_open,
+                )?;
+                expect = footer.last_id() + 1;
+                segments.push(Arc::new(s));
+                continue;
+            }
+            if f.tier == Tier::Archived {
+                return Err(corrupt(
+                    &f.path,
+                    w.end as u64,
+                    None,
+                    "an archived segment is not sealed",
+                ));
+            }
+            if let Some((pos, why)) = &w.stop {
+                let next_id = f.first_id + w.offsets.len() as u64;
+                if let Some(later) = valid_frame_after(&buf, *pos) {
+                    return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame at offset {later}; refusing to drop the records after the damage")));
+                }
+                let dropped = buf.len() - pos;
+                file.set_len(*pos as u64)
+                    .map_err(|e| Error::io("truncate torn tail of", &f.path, e))?;
+                file.sync_data()
+                    .map_err(|e| Error::io("fsync", &f.path, e))?;
+                let msg = format!("truncated a torn tail of {} at offset {pos} ({dropped} bytes: {why}); last intact record id {}", f.path.display(), next_id - 1);
+                log::warn!("{msg}");
+                warnings.push(msg);
+            }
+            let mut buf = buf;
+            buf.truncate(w.end);
+            expect = f.first_id + w.offsets.len() as u64;
+            active = Some((
+                Segment {
+                    first_id: f.first_id,
+                    tier: Tier::Live,
+                    path: f.path,
+                    file,
+                    footer: None,
+                    map: None,
+                    created: header.created,
+                },
+                buf,
+            ));
+        }
+        if let Some(st) = st {
+            let last_first = active
+                .as_ref()
+                .map(|a| a.0.first_id)
+                .or(recreate)
+                .or(segments.last().map(|s| s.first_id));
+            if last_first.is_none_or(|l| st.active > l) {
+                let path = seg_dir.join(segment_file_name(st.active));
+                return Err(corrupt(&path, 0, Some(st.active), "the active segment named in STATE is missing; records from this id on are lost"));
+            }
+        }
+
+        let mut writer = match active {
+            Some((seg, buf)) => {
+                let mut w = Writer::resume(seg, &buf);
+                // Replay the active segment into the indexes.
+                walk(&buf, w.active.first_id, |off, rec| {
+                    observer.appended(w.active.first_id, off, rec)
+                });
+                w.recovered_len = buf.len() as u64;
+                w
+            }
+            None => Writer::create(&*storage, &seg_dir, expect)?,
+        };
+        writer.recovered_len = writer.len;
+        let active_seg = writer.active.clone();
+        segments.push(active_seg.clone());
+        let last_id = writer.next_id - 1;
+        state::write(
+            &*storage,
+            &dir,
+            &LogState {
+                version: FORMAT_VERSION,
+                active: active_seg.first_id,
+                horizon,
+            },
+        )?;
+
+        let log = Arc::new(Log {
+            dir,
+            seg_dir,
+            arch_dir,
+            storage,
+            shared: RwLock::new(Shared {
+                segments: Arc::new(segments),
+                visible: Visible {
+                    last_id,
+                    active_first: active_seg.first_id,
+                    active_len: writer.len,
+                },
+                horizon,
+            }),
+            writer: Mutex::new(writer),
+            sync: Mutex::new(SyncState {
+                synced_id: last_id,
+                in_progress: false,
+                failed: None,
+                shutdown: false,
+            }),
+            sync_cv: Condvar::new(),
+            observer,
+            warnings,
+            maintenance: Mutex::new(()),
+            flusher: Mutex::new(None),
+            _lock: lock,
+            opts,
+        });
+        if let Durability::Interval(every) = log.opts.durability {
+            let weak = Arc::downgrade(&log);
+            let h = std::thread::Builder::new()
+                .name("auditlog-flusher".into())
+                .spawn(move || writer::flusher(weak, every))
+                .map_err(|e| Error::io("spawn flusher thread", PathBuf::new(), e))?;
+            *lock_mutex(&log.flusher) = Some(h);
+        }
+        Ok(log)
+    }
+
+    /// Warnings from recovery (torn tails truncated, leftovers removed).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// A consistent view for readers.
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.shared.read().unwrap_or_else(|p| p.into_inner());
+        Snapshot {
+            segments: s.segments.clone(),
+            visible: s.visible,
+            horizon: s.horizon,
+        }
+    }
+
+    /// Moves sealed live segments whose newest record is older than
+    /// `cutoff` to the archive tier. Returns the segments moved.
+    pub fn archive(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+        let _m = lock_mutex(&self.maintenance);
+        self.seal_if_old(cutoff)?;
+        let snap = self.snapshot();
+        let mut moved = Vec::new();
+        let mut replaced: Vec<Arc<Segment>> = Vec::new();
+        for s in snap.segments.iter() {
+            match s.footer {
+                Some(f)
+                    if s.tier == Tier::Live && f.count > 0 && f.max_time < cutoff.as_micros() =>
+                {
+                    let to = self.arch_dir.join(segment_file_name(s.first_id));
+                    self.storage
+                        .rename(&s.path, &to)
+                        .map_err(|e| Error::io("move to archive", &s.path, e))?;
+                    self.storage
+                        .sync_dir(&self.arch_dir)
+                        .map_err(|e| Error::io("fsync directory", &self.arch_dir, e))?;
+                    self.storage
+                        .sync_dir(&self.seg_dir)
+                        .map_err(|e| Error::io("fsync directory", &self.seg_dir, e))?;
+                    replaced.push(Arc::new(Segment {
+                        first_id: s.first_id,
+                        tier: Tier::Archived,
+                        path: to,
+                        file: s.file.clone(),
+                        footer: s.footer,
+                        map: s.map.clone(),
+                        created: s.created,
+                    }));
+                    moved.push(s.first_id);
+                }
+                _ => {}
+            }
+        }
+        if !replaced.is_empty() {
+            let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            let mut list: Vec<Arc<Segment>> = sh.segments.iter().cloned().collect();
+            for r in replaced {
+                if let Some(slot) = list.iter_mut().find(|s| s.first_id == r.first_id) {
+                    *slot = r;
+                }
+            }
+            sh.segments = Arc::new(list);
+        }
+        Ok(moved)
+    }
+
+    /// Deletes whole sealed segments, oldest first, while their newest
+    /// record is older than `cutoff` (a prefix of the log, so ids stay
+    /// gap-free above the new horizon). Returns the segments deleted.
+    pub fn retain(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+        let _m = lock_mutex(&self.maintenance);
+        self.seal_if_old(cutoff)?;
+        let snap = self.snapshot();
+        let doomed: Vec<Arc<Segment>> = snap
+            .segments
+            .iter()
+            .take_while(|s| s.footer.is_some_and(|f| f.max_time < cutoff.as_micros()))
+            .cloned()
+            .collect();
+        let Some(last) = doomed.last() else {
+            return Ok(Vec::new());
+        };
+        let new_horizon = last.last_id().unwrap_or(last.first_id) + 1;
+        let active = snap.visible.active_first;
+        // Record the horizon first: a crash after this finishes the job at open.
+        state::write(
+            &*self.storage,
+            &self.dir,
+            &LogState {
+                version: FORMAT_VERSION,
+                active,
+                horizon: new_horizon,
+            },
+        )?;
+        {
+            let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            let list: Vec<Arc<Segment>> = sh
+                .segments
+                .iter()
+                .filter(|s| s.first_id >= new_horizon)
+                .cloned()
+                .collect();
+            sh.segments = Arc::new(list);
+            sh.horizon = new_horizon;
+        }
+        let ids: Vec<u64> = doomed.iter().map(|s| s.first_id).collect();
+        self.observer.removed(&ids);
+        for s in &doomed {
+            self.storage
+                .remove_file(&s.path)
+                .map_err(|e| Error::io("remove", &s.path, e))?;
+        }
+        for d in [&self.seg_dir, &self.arch_dir] {
+            self.storage
+                .sync_dir(d)
+                .map_err(|e| Error::io("fsync directory", d, e))?;
+        }
+        Ok(ids)
+    }
+
+    /// Seals the active segment when all of its records are older than
+    /// `cutoff` and it is older than the age bound, so maintenance can
+    /// reach it.
+    fn seal_if_old(&self, cutoff: Timestamp) -> Result<()> {
+        let mut w = lock_mutex(&self.writer);
+        if w.count > 0
+            && w.max_time < cutoff.as_micros()
+            && self
+                .opts
+                .segment_max_age
+                .is_some_and(|age| w.age_exceeded(age))
+        {
+            self.roll(&mut w)?;
+        }
+        Ok(())
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        {
+            let mut s = lock_mutex(&self.sync);
+            s.shutdown = true;
+        }
+        self.sync_cv.notify_all();
+        if let Some(h) = lock_mutex(&self.flusher).take() {
+            let _ = h.join();
+        }
+        // A clean close makes everything written durable, whatever the mode.
+        let w = lock_mutex(&self.writer);
+        if w.failed.is_none() && w.len > w.recovered_len {
+            if let Err(e) = w.active.file.sync_data() {
+                log::error!("fsync of {} at close failed: {e}", w.active.path.display());
+            }
+        }
+    }
+}
+
+/// Creates a fresh active segment file: header, fsync, directory fsync.
+pub(crate) fn create_segment(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    first_id: u64,
+) -> Result<Segment> {
+    let path = seg_dir.join(segment_file_name(first_id));
+    if storage.exists(&path) {
+        // Left by a roll that failed before it was used; it holds no records.
+        storage
+            .remove_file(&path)
+            .map_err(|e| Error::io("remove", &path, e))?;
+    }
+    let file = storage
+        .create_new(&path)
+        .map_err(|e| Error::io("create", &path, e))?;
+    let created = Timestamp::now().as_micros();
+    let header = Header {
+        version: FORMAT_VERSION,
+        first_id,
+        created,
+    }
+    .encode();
+    let res = file
+        .write_all_at(&header, 0)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io("write header of", &path, e))
+        .and_then(|()| {
+            storage
+                .sync_dir(seg_dir)
+                .map_err(|e| Error::io("fsync directory", seg_dir, e))
+        });
+    if let Err(e) = res {
+        let _ = storage.remove_file(&path);
+        return Err(e);
+    }
+    Ok(Segment {
+        first_id,
+        tier: Tier::Live,
+        path,
+        file,
+        footer: None,
+        map: None,
+        created,
+    })
+}

@@ -1,0 +1,395 @@
+//! One segment file: its identity, its bytes (memory-mapped when sealed,
+//! positional reads while active), frame scans and the checks that
+//! recovery and `verify` run over it.
+//!
+//! Owns reading a segment. It never writes; the writer owns the active
+//! segment's bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::codec::StoredRecord;
+use crate::format::layout::{
+    read_frame, Footer, FrameRead, Header, HeaderError, FOOTER_LEN, FRAME_HEADER_LEN, HEADER_LEN,
+};
+use crate::storage::{FileRef, Storage};
+
+/// Which tier a segment is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The live tier (`segments/`).
+    Live,
+    /// The archive tier (`archive/`): read only by queries that ask for it.
+    Archived,
+}
+
+/// A mapped, immutable view of a file.
+pub type MapRef = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// One segment of the log.
+pub struct Segment {
+    /// Id of its first record (its file name).
+    pub first_id: u64,
+    /// Its tier.
+    pub tier: Tier,
+    /// Where it is.
+    pub path: PathBuf,
+    /// The open file.
+    pub file: FileRef,
+    /// The seal footer, when sealed.
+    pub footer: Option<Footer>,
+    /// The memory map of a sealed segment (when the file layer offers one).
+    pub map: Option<MapRef>,
+    /// Creation time from the header (microseconds).
+    pub created: i64,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("first_id", &self.first_id)
+            .field("tier", &self.tier)
+            .field("path", &self.path)
+            .field("footer", &self.footer)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn corrupt(
+    path: &Path,
+    offset: u64,
+    id: Option<u64>,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Corrupt {
+        segment: path.to_path_buf(),
+        offset,
+        id,
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
+    let mut b = [0u8; HEADER_LEN];
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    if len < HEADER_LEN as u64 {
+        return Err(corrupt(
+            path,
+            0,
+            None,
+            format!("file is {len} bytes, shorter than the {HEADER_LEN}-byte header"),
+        ));
+    }
+    file.read_exact_at(&mut b, 0)
+        .map_err(|e| Error::io("read header of", path, e))?;
+    Header::decode(&b).map_err(|e| match e {
+        HeaderError::Version(v) => Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: v,
+            supported: crate::format::layout::FORMAT_VERSION,
+        },
+        HeaderError::BadMagic => {
+            corrupt(path, 0, None, "not an auditlog segment (bad magic number)")
+        }
+        HeaderError::BadCrc => corrupt(path, 0, None, "segment header checksum mismatch"),
+        HeaderError::Short => corrupt(path, 0, None, "segment header is truncated"),
+    })
+}
+
+/// Reads the whole file into memory (the active segment at recovery, or a
+/// sealed one when the file layer has no maps).
+pub(crate) fn read_whole(path: &Path, file: &FileRef) -> Result<Vec<u8>> {
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    let len = usize::try_from(len).map_err(|_| corrupt(path, 0, None, "file too large"))?;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, 0)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(buf)
+}
+
+/// The outcome of walking the frames of a segment's bytes.
+#[derive(Debug)]
+pub(crate) struct Walk {
+    /// Offsets of the valid frames, in order.
+    pub offsets: Vec<u32>,
+    /// Where the valid frames end.
+    pub end: usize,
+    /// The footer, when the walk ended at a valid one that closes the file.
+    pub footer: Option<Footer>,
+    /// Where and why the walk stopped early, if it did.
+    pub stop: Option<(usize, String)>,
+}
+
+/// Walks the frames of `buf` from the header on, checking CRCs, decoding
+/// each record and checking ids run from `first_id` without gaps. `visit`
+/// sees each decoded record with its offset.
+pub(crate) fn walk(
+    buf: &[u8],
+    first_id: u64,
+    mut visit: impl FnMut(u32, &StoredRecord<'_>),
+) -> Walk {
+    let mut pos = HEADER_LEN;
+    let mut offsets = Vec::new();
+    let mut expect = first_id;
+    loop {
+        if pos == buf.len() {
+            return Walk {
+                offsets,
+                end: pos,
+                footer: None,
+                stop: None,
+            };
+        }
+        match read_frame(buf, pos) {
+            FrameRead::Frame { payload, next } => {
+                let rec = match StoredRecord::decode(payload) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Walk {
+                            offsets,
+                            end: pos,
+                            footer: None,
+                            stop: Some((pos, format!("record does not decode: {e}"))),
+                        }
+                    }
+                };
+                if rec.id != expect {
+                    return Walk {
+                        offsets,
+                        end: pos,
+                        footer: None,
+                        stop: Some((
+                            pos,
+                            format!("record id {} where id {expect} was expected", rec.id),
+                        )),
+                    };
+                }
+                let Ok(off) = u32::try_from(pos) else {
+                    return Walk {
+                        offsets,
+                        end: pos,
+                        footer: None,
+                        stop: Some((pos, "frame beyond 4 GiB".into())),
+                    };
+                };
+                visit(off, &rec);
+                offsets.push(off);
+                expect += 1;
+                pos = next;
+            }
+            FrameRead::Footer => {
+                let f = buf.get(pos..).and_then(Footer::decode);
+                return match f {
+                    Some(f)
+                        if f.body_len == pos as u64
+                            && f.count == offsets.len() as u64
+                            && f.first_id == first_id =>
+                    {
+                        Walk {
+                            offsets,
+                            end: pos,
+                            footer: Some(f),
+                            stop: None,
+                        }
+                    }
+                    Some(_) => Walk {
+                        offsets,
+                        end: pos,
+                        footer: None,
+                        stop: Some((
+                            pos,
+                            "seal footer does not match the frames before it".into(),
+                        )),
+                    },
+                    None => Walk {
+                        offsets,
+                        end: pos,
+                        footer: None,
+                        stop: Some((pos, "incomplete or damaged seal footer".into())),
+                    },
+                };
+            }
+            FrameRead::Incomplete => {
+                return Walk {
+                    offsets,
+                    end: pos,
+                    footer: None,
+                    stop: Some((pos, "incomplete frame".into())),
+                }
+            }
+            FrameRead::BadLength(l) => {
+                return Walk {
+                    offsets,
+                    end: pos,
+                    footer: None,
+                    stop: Some((pos, format!("frame length {l} is outside 1..=1 MiB"))),
+                }
+            }
+            FrameRead::BadCrc => {
+                return Walk {
+                    offsets,
+                    end: pos,
+                    footer: None,
+                    stop: Some((pos, "frame checksum mismatch".into())),
+                }
+            }
+        }
+    }
+}
+
+/// Whether any valid frame starts after `pos` (damage followed by valid
+/// frames is corruption; damage with nothing valid after it is a torn tail).
+pub(crate) fn valid_frame_after(buf: &[u8], pos: usize) -> Option<usize> {
+    (pos + 1..buf.len().saturating_sub(FRAME_HEADER_LEN)).find(|p| {
+        matches!(read_frame(buf, *p), FrameRead::Frame { payload, .. } if StoredRecord::decode(payload).is_ok())
+    })
+}
+
+impl Segment {
+    /// The bytes of the frames region readable now: the map of a sealed
+    /// segment. `None` for the active segment or without maps.
+    pub fn mapped(&self) -> Option<&[u8]> {
+        self.map.as_ref().map(|m| (**m).as_ref())
+    }
+
+    /// Id of the last record of a sealed segment.
+    pub fn last_id(&self) -> Option<u64> {
+        self.footer.map(|f| f.last_id())
+    }
+
+    /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
+    /// with the decoded record. `scratch` is reused between calls.
+    pub fn with_record<R>(
+        &self,
+        offset: u64,
+        limit: u64,
+        scratch: &mut Vec<u8>,
+        f: impl FnOnce(&StoredRecord<'_>) -> R,
+    ) -> Result<R> {
+        let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
+        let payload: &[u8] = if let Some(m) = self.mapped() {
+            let m = m
+                .get(..usize::try_from(limit).unwrap_or(usize::MAX).min(m.len()))
+                .unwrap_or(m);
+            match read_frame(m, usize::try_from(offset).map_err(|_| bad("offset"))?) {
+                FrameRead::Frame { payload, .. } => payload,
+                other => return Err(bad(&format!("expected a frame, found {other:?}"))),
+            }
+        } else {
+            let mut h = [0u8; FRAME_HEADER_LEN];
+            self.file
+                .read_exact_at(&mut h, offset)
+                .map_err(|e| Error::io("read frame of", &self.path, e))?;
+            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            if len == 0
+                || len > crate::record::MAX_RECORD_BYTES
+                || offset + (FRAME_HEADER_LEN + len) as u64 > limit
+            {
+                return Err(bad(&format!("frame length {len} is invalid here")));
+            }
+            scratch.clear();
+            scratch.resize(FRAME_HEADER_LEN + len, 0);
+            self.file
+                .read_exact_at(scratch, offset)
+                .map_err(|e| Error::io("read frame of", &self.path, e))?;
+            match read_frame(scratch, 0) {
+                FrameRead::Frame { payload, .. } => payload,
+                other => return Err(bad(&format!("expected a frame, found {other:?}"))),
+            }
+        };
+        let rec = StoredRecord::decode(payload).map_err(|e| bad(&e.to_string()))?;
+        Ok(f(&rec))
+    }
+
+    /// Checks a sealed segment's footer against its file and (when `deep`)
+    /// its body CRC; on a CRC mismatch walks the frames to name the first
+    /// damaged one. Returns the footer.
+    pub(crate) fn check_sealed(
+        path: &Path,
+        file: &FileRef,
+        map: Option<&MapRef>,
+        first_id: u64,
+        deep: bool,
+    ) -> Result<Footer> {
+        let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+        let owned;
+        let bytes: &[u8] = match map {
+            Some(m) => (**m).as_ref(),
+            None => {
+                owned = read_whole(path, file)?;
+                &owned
+            }
+        };
+        let footer = bytes
+            .len()
+            .checked_sub(FOOTER_LEN)
+            .and_then(|at| Footer::decode(&bytes[at..]))
+            .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id);
+        let Some(footer) = footer else {
+            // Truncated or damaged: find where the valid frames stop.
+            let w = walk(bytes, first_id, |_, _| {});
+            let (at, why) = w
+                .stop
+                .unwrap_or((w.end, "seal footer missing (file truncated?)".into()));
+            return Err(corrupt(
+                path,
+                at as u64,
+                Some(first_id + w.offsets.len() as u64),
+                format!("sealed segment is damaged: {why}; records from this id on are unreadable"),
+            ));
+        };
+        if deep {
+            let body = bytes.get(..footer.body_len as usize).unwrap_or(bytes);
+            if crc32fast::hash(body) != footer.body_crc {
+                let w = walk(bytes, first_id, |_, _| {});
+                let (at, why) = w
+                    .stop
+                    .unwrap_or((0, "segment checksum mismatch (header damaged?)".into()));
+                return Err(corrupt(
+                    path,
+                    at as u64,
+                    Some(first_id + w.offsets.len() as u64),
+                    format!("sealed segment is damaged: {why}"),
+                ));
+            }
+        }
+        Ok(footer)
+    }
+
+    /// Opens and checks a sealed segment.
+    pub(crate) fn open_sealed(
+        storage: &dyn Storage,
+        path: PathBuf,
+        first_id: u64,
+        tier: Tier,
+        deep: bool,
+    ) -> Result<Segment> {
+        let file = storage
+            .open_read(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        let header = read_header(&path, &file)?;
+        if header.first_id != first_id {
+            return Err(corrupt(
+                &path,
+                12,
+                Some(first_id),
+                format!(
+                    "header says first id {} but the file is named for {first_id}",
+                    header.first_id
+                ),
+            ));
+        }
+        let map = file.map().map_err(|e| Error::io("mmap", &path, e))?;
+        let footer = Self::check_sealed(&path, &file, map.as_ref(), first_id, deep)?;
+        Ok(Segment {
+            first_id,
+            tier,
+            path,
+            file,
+            footer: Some(footer),
+            map,
+            created: header.created,
+        })
+    }
+}

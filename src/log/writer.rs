@@ -1,0 +1,409 @@
+//! The writer: appends frames to the active segment, assigns ids, shares
+//! fsyncs between concurrent appenders (group commit), seals full
+//! segments and starts new ones.
+//!
+//! It must never acknowledge an append before the durability mode allows,
+//! never leave a partial frame behind after a failed write, and never
+//! retry an fsync that failed.
+
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::{create_segment, lock_mutex, segment::Segment, Log};
+use crate::config::Durability;
+use crate::error::{Error, Result};
+use crate::format::codec::{self, StoredRecord};
+use crate::format::layout::{seal_frame_in_place, Footer, FRAME_HEADER_LEN};
+use crate::record::NewRecord;
+use crate::time::Timestamp;
+
+/// Largest batch accepted by one append, in encoded bytes (1 GiB).
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// The writer's state, behind the log's writer mutex.
+pub(crate) struct Writer {
+    pub active: Arc<Segment>,
+    /// Bytes of the active segment that hold complete frames.
+    pub len: u64,
+    /// Length found at open (to know whether anything new was written).
+    pub recovered_len: u64,
+    pub next_id: u64,
+    pub count: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    hasher: crc32fast::Hasher,
+    pub failed: Option<String>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Continues an active segment recovered at open (`buf` = its intact bytes).
+    pub fn resume(seg: Segment, buf: &[u8]) -> Writer {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(buf);
+        let mut w = Writer {
+            len: buf.len() as u64,
+            recovered_len: buf.len() as u64,
+            next_id: seg.first_id,
+            count: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            hasher,
+            failed: None,
+            buf: Vec::new(),
+            active: Arc::new(seg),
+        };
+        super::segment::walk(buf, w.active.first_id, |_, rec| {
+            w.count += 1;
+            w.min_time = w.min_time.min(rec.time);
+            w.max_time = w.max_time.max(rec.time);
+        });
+        w.next_id = w.active.first_id + w.count;
+        w
+    }
+
+    /// Starts a fresh active segment at `first_id`.
+    pub fn create(
+        storage: &dyn crate::storage::Storage,
+        seg_dir: &std::path::Path,
+        first_id: u64,
+    ) -> Result<Writer> {
+        let seg = create_segment(storage, seg_dir, first_id)?;
+        let header = crate::format::layout::Header {
+            version: crate::format::layout::FORMAT_VERSION,
+            first_id,
+            created: seg.created,
+        }
+        .encode();
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header);
+        Ok(Writer {
+            len: header.len() as u64,
+            recovered_len: header.len() as u64,
+            next_id: first_id,
+            count: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            hasher,
+            failed: None,
+            buf: Vec::new(),
+            active: Arc::new(seg),
+        })
+    }
+
+    /// Whether the active segment is older than `age`.
+    pub fn age_exceeded(&self, age: Duration) -> bool {
+        let age = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::now()
+            .as_micros()
+            .saturating_sub(self.active.created)
+            >= age
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(reason) => Err(Error::WriterFailed {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Log {
+    /// Appends records as one unit: all are written or none. Returns the
+    /// ids assigned. Returns once the durability mode allows.
+    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<RangeInclusive<u64>> {
+        if records.is_empty() {
+            let w = lock_mutex(&self.writer);
+            return Ok(w.next_id..=w.next_id - 1);
+        }
+        for r in &records {
+            r.validate()?;
+        }
+        let now = Timestamp::now();
+        let (first, last) = {
+            let mut guard = lock_mutex(&self.writer);
+            let w = &mut *guard;
+            w.check()?;
+            if w.count > 0
+                && (w.len >= self.opts.segment_size
+                    || self.opts.segment_max_age.is_some_and(|a| w.age_exceeded(a)))
+            {
+                self.roll(w)?;
+            }
+            // Encode every frame first: a record that fails to encode
+            // rejects the batch before anything is written.
+            let mut buf = std::mem::take(&mut w.buf);
+            buf.clear();
+            let mut offsets = Vec::with_capacity(records.len());
+            let first = w.next_id;
+            let n = records.len() as u64;
+            let mut recs = Vec::with_capacity(records.len());
+            for (i, nr) in records.into_iter().enumerate() {
+                let at = buf.len();
+                offsets.push(w.len + at as u64);
+                buf.resize(at + FRAME_HEADER_LEN, 0);
+                let rec = nr.into_record(first + i as u64, now);
+                if let Err(e) = codec::encode_into(&rec, &mut buf) {
+                    w.buf = buf;
+                    return Err(e);
+                }
+                // The frame just encoded is the tail of `buf`.
+                seal_frame_in_place(&mut buf[..], at);
+                if buf.len() > MAX_BATCH_BYTES {
+                    w.buf = Vec::new();
+                    return Err(Error::invalid(
+                        "batch",
+                        format!("over {MAX_BATCH_BYTES} bytes; split it"),
+                    ));
+                }
+                recs.push(rec);
+            }
+            if w.len + buf.len() as u64 > u64::from(u32::MAX) {
+                w.buf = buf;
+                return Err(Error::invalid(
+                    "batch",
+                    "would grow the segment past 4 GiB; split it",
+                ));
+            }
+            if let Err(e) = w.active.file.write_all_at(&buf, w.len) {
+                // Leave no partial frame behind.
+                if let Err(e2) = w.active.file.set_len(w.len) {
+                    w.failed = Some(format!(
+                        "could not remove a partial write from {}: {e2}",
+                        w.active.path.display()
+                    ));
+                }
+                w.buf = buf;
+                return Err(Error::io("append to", &w.active.path, e));
+            }
+            w.hasher.update(&buf);
+            for (rec, &off) in recs.iter().zip(&offsets) {
+                let t = rec.time.as_micros();
+                w.min_time = w.min_time.min(t);
+                w.max_time = w.max_time.max(t);
+                self.observer.appended(
+                    w.active.first_id,
+                    off as u32,
+                    &StoredRecord::from_record(rec),
+                );
+            }
+            w.len += buf.len() as u64;
+            w.count += n;
+            w.next_id += n;
+            w.buf = buf;
+            let last = w.next_id - 1;
+            if self.opts.durability != Durability::Always {
+                self.publish(last, w.active.first_id, w.len);
+            }
+            (first, last)
+        };
+        if self.opts.durability == Durability::Always {
+            self.wait_durable(last)?;
+        }
+        Ok(first..=last)
+    }
+
+    fn publish(&self, last_id: u64, active_first: u64, active_len: u64) {
+        let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        if last_id > sh.visible.last_id || active_first != sh.visible.active_first {
+            sh.visible = super::Visible {
+                last_id,
+                active_first,
+                active_len,
+            };
+        }
+    }
+
+    /// Group commit: returns once `id` is durable. One caller at a time
+    /// runs the fsync; the others wait and share its result.
+    pub(crate) fn wait_durable(&self, id: u64) -> Result<()> {
+        let mut s = lock_mutex(&self.sync);
+        loop {
+            if let Some(f) = &s.failed {
+                return Err(Error::WriterFailed { reason: f.clone() });
+            }
+            if s.synced_id >= id {
+                return Ok(());
+            }
+            if !s.in_progress {
+                s.in_progress = true;
+                drop(s);
+                let res = self.sync_once();
+                s = lock_mutex(&self.sync);
+                s.in_progress = false;
+                if let Err(e) = res {
+                    s.failed.get_or_insert_with(|| e.to_string());
+                }
+                self.sync_cv.notify_all();
+                continue;
+            }
+            s = self.sync_cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Fsyncs everything written so far and publishes it.
+    pub(crate) fn sync_once(&self) -> Result<()> {
+        let (file, path, last, first, len) = {
+            let w = lock_mutex(&self.writer);
+            w.check()?;
+            (
+                w.active.file.clone(),
+                w.active.path.clone(),
+                w.next_id - 1,
+                w.active.first_id,
+                w.len,
+            )
+        };
+        if let Err(e) = file.sync_data() {
+            let reason = format!("fsync of {} failed: {e}", path.display());
+            lock_mutex(&self.writer).failed = Some(reason.clone());
+            return Err(Error::WriterFailed { reason });
+        }
+        {
+            let mut s = lock_mutex(&self.sync);
+            s.synced_id = s.synced_id.max(last);
+        }
+        self.publish(last, first, len);
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable, whatever the mode.
+    pub fn sync(&self) -> Result<()> {
+        let last = lock_mutex(&self.writer).next_id - 1;
+        self.wait_durable(last)
+    }
+
+    /// Seals the active segment and starts the next one. Order: the new
+    /// segment is created and made durable first, then the footer is
+    /// written and fsynced, then the segment list switches (see
+    /// docs/format.md, "Rollover").
+    pub(crate) fn roll(&self, w: &mut Writer) -> Result<()> {
+        w.check()?;
+        let new = create_segment(&*self.storage, &self.seg_dir, w.next_id)?;
+        let footer = Footer {
+            first_id: w.active.first_id,
+            count: w.count,
+            min_time: if w.count > 0 { w.min_time } else { 0 },
+            max_time: if w.count > 0 { w.max_time } else { 0 },
+            body_len: w.len,
+            body_crc: w.hasher.clone().finalize(),
+        };
+        let old = w.active.clone();
+        if let Err(e) = old.file.write_all_at(&footer.encode(), w.len) {
+            if let Err(e2) = old.file.set_len(w.len) {
+                w.failed = Some(format!(
+                    "could not remove a partial footer from {}: {e2}",
+                    old.path.display()
+                ));
+            }
+            let _ = self.storage.remove_file(&new.path);
+            return Err(Error::io("seal", &old.path, e));
+        }
+        if let Err(e) = old.file.sync_data() {
+            let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
+            w.failed = Some(reason.clone());
+            return Err(Error::WriterFailed { reason });
+        }
+        let map = old
+            .file
+            .map()
+            .map_err(|e| Error::io("mmap", &old.path, e))?;
+        let sealed = Arc::new(Segment {
+            first_id: old.first_id,
+            tier: old.tier,
+            path: old.path.clone(),
+            file: old.file.clone(),
+            footer: Some(footer),
+            map,
+            created: old.created,
+        });
+        let header_len = new
+            .file
+            .len()
+            .map_err(|e| Error::io("stat", &new.path, e))?;
+        let new = Arc::new(new);
+        let last = w.next_id - 1;
+        {
+            let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            let mut list: Vec<Arc<Segment>> = sh.segments.iter().cloned().collect();
+            if let Some(slot) = list.last_mut() {
+                *slot = sealed.clone();
+            }
+            list.push(new.clone());
+            sh.segments = Arc::new(list);
+            // Everything in the sealed segment is durable now.
+            sh.visible = super::Visible {
+                last_id: last,
+                active_first: new.first_id,
+                active_len: header_len,
+            };
+        }
+        {
+            let mut s = lock_mutex(&self.sync);
+            s.synced_id = s.synced_id.max(last);
+        }
+        self.sync_cv.notify_all();
+        self.observer.sealed(&sealed);
+        let mut hasher = crc32fast::Hasher::new();
+        let mut hb = vec![0u8; header_len as usize];
+        new.file
+            .read_exact_at(&mut hb, 0)
+            .map_err(|e| Error::io("read header of", &new.path, e))?;
+        hasher.update(&hb);
+        w.active = new;
+        w.len = header_len;
+        w.recovered_len = 0;
+        w.count = 0;
+        w.min_time = i64::MAX;
+        w.max_time = i64::MIN;
+        w.hasher = hasher;
+        let st = super::state::LogState {
+            version: crate::format::layout::FORMAT_VERSION,
+            active: w.active.first_id,
+            horizon: self
+                .shared
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .horizon,
+        };
+        if let Err(e) = super::state::write(&*self.storage, &self.dir, &st) {
+            log::warn!(
+                "could not update {}: {e}",
+                super::state::state_path(&self.dir).display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Background fsync for [`Durability::Interval`].
+pub(crate) fn flusher(log: Weak<Log>, every: Duration) {
+    loop {
+        let Some(l) = log.upgrade() else { return };
+        {
+            let s = lock_mutex(&l.sync);
+            let (s, _) = l
+                .sync_cv
+                .wait_timeout_while(s, every, |s| !s.shutdown)
+                .unwrap_or_else(|p| p.into_inner());
+            if s.shutdown {
+                return;
+            }
+        }
+        let dirty = {
+            let w = lock_mutex(&l.writer);
+            let s = lock_mutex(&l.sync);
+            w.failed.is_none() && w.next_id - 1 > s.synced_id
+        };
+        if dirty {
+            let last = lock_mutex(&l.writer).next_id - 1;
+            if let Err(e) = l.wait_durable(last) {
+                log::error!("background fsync failed; the writer is stopped: {e}");
+                return;
+            }
+        }
+    }
+}

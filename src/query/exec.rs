@@ -1,0 +1,700 @@
+//! Query execution: per segment, the planner picks the cheapest source of
+//! candidate records (an id set, the most selective index probe, or the
+//! time column), filters candidates by time without reading them, then
+//! reads and checks each survivor. Results stream in the requested order:
+//! by id segment after segment, by time through a lazy merge that opens a
+//! segment only when the merge reaches its time range, and by any other
+//! field through the spilling sort of [`super::sort`].
+//!
+//! Memory is bounded by the candidates of the segments open at once (12
+//! bytes each), never by the number of rows returned.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
+use crate::error::Result;
+use crate::format::codec::StoredRecord;
+use crate::index::segindex::BadBlob;
+use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex};
+use crate::log::{Segment, Snapshot, Tier};
+use crate::record::Record;
+
+/// Everything a running query needs, shared by its iterators.
+pub(crate) struct Ctx {
+    pub snap: Snapshot,
+    pub index: Arc<Index>,
+    /// Customers in scope; `None` means all.
+    pub scope: Option<HashSet<u64>>,
+    /// The scope as index probe values (decimal strings).
+    pub scope_keys: Vec<String>,
+    pub q: Query,
+    pub spill_dir: PathBuf,
+    pub budget: usize,
+}
+
+/// One candidate: where its frame is, its time and id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cand {
+    pub off: u32,
+    pub time: i64,
+    pub id: u64,
+}
+
+/// The candidates of one segment, in id order.
+pub(crate) struct SegCands {
+    pub seg: Arc<Segment>,
+    pub limit: u64,
+    pub cands: Vec<Cand>,
+    /// Candidates satisfy every condition (no record needs reading to count).
+    pub exact: bool,
+}
+
+trait SegIdx {
+    fn offsets(&self) -> &[u32];
+    fn times(&self) -> &[i64];
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob>;
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob>;
+}
+
+impl SegIdx for ActiveIndex {
+    fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+    fn times(&self) -> &[i64] {
+        &self.times
+    }
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob> {
+        ActiveIndex::collect(self, f, p, out);
+        Ok(())
+    }
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
+        Ok(ActiveIndex::estimate(self, f, p))
+    }
+}
+
+impl SegIdx for SealedIndex {
+    fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+    fn times(&self) -> &[i64] {
+        &self.times
+    }
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob> {
+        SealedIndex::collect(self, f, p, out)
+    }
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
+        SealedIndex::estimate(self, f, p)
+    }
+}
+
+/// The index fields a query field is served by.
+fn index_fields(f: Field) -> &'static [IndexedField] {
+    match f {
+        Field::Customer => &[IndexedField::Customer],
+        Field::Person => &[IndexedField::Person],
+        Field::Source => &[IndexedField::Source],
+        Field::Action => &[IndexedField::Action],
+        Field::Object => &[IndexedField::Object],
+        Field::ObjectId => &[IndexedField::ObjectId],
+        Field::Refs => &[IndexedField::Refs],
+        Field::Relation => &[IndexedField::ObjectId, IndexedField::Refs],
+        _ => &[],
+    }
+}
+
+/// Which source produced a segment's candidates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Ids,
+    Scope,
+    Pred(usize),
+    Time,
+}
+
+impl Ctx {
+    /// Whether a record read from the log passes every condition.
+    pub fn passes<R: RecordView + ?Sized>(&self, r: &R) -> bool {
+        self.q.matches_filters(r)
+            && self
+                .scope
+                .as_ref()
+                .is_none_or(|s| s.contains(&r.customer()))
+            && self.q.predicates.iter().all(|p| p.matches(r))
+    }
+
+    fn probes(&self) -> Vec<(Source, &'static [IndexedField], Probe<'_>)> {
+        let mut v = Vec::new();
+        if self.scope.is_some() {
+            v.push((
+                Source::Scope,
+                &[IndexedField::Customer][..],
+                Probe {
+                    mode: MatchMode::Exact,
+                    ci: false,
+                    values: &self.scope_keys,
+                },
+            ));
+        }
+        for (i, p) in self.q.predicates.iter().enumerate() {
+            let f = index_fields(p.field);
+            if !f.is_empty() {
+                v.push((
+                    Source::Pred(i),
+                    f,
+                    Probe {
+                        mode: p.mode,
+                        ci: p.case_insensitive,
+                        values: &p.values,
+                    },
+                ));
+            }
+        }
+        v
+    }
+
+    fn plan<I: SegIdx + ?Sized>(
+        &self,
+        seg: &Segment,
+        idx: &I,
+        n: usize,
+        lo_ord: usize,
+        frac: f64,
+    ) -> Result<(Vec<u32>, Source), BadBlob> {
+        if let Some(ids) = &self.q.ids {
+            let mut ords: Vec<u32> = ids
+                .iter()
+                .filter(|&&id| id >= seg.first_id + lo_ord as u64 && id < seg.first_id + n as u64)
+                .map(|&id| (id - seg.first_id) as u32)
+                .collect();
+            ords.sort_unstable();
+            ords.dedup();
+            return Ok((ords, Source::Ids));
+        }
+        let time_est = ((n - lo_ord) as f64 * frac) as usize;
+        let mut best: Option<(usize, Source, &'static [IndexedField], Probe<'_>)> = None;
+        for (src, fields, probe) in self.probes() {
+            let mut est = 0;
+            for f in fields {
+                est += idx.estimate(*f, probe)?;
+            }
+            if best.as_ref().is_none_or(|b| est < b.0) {
+                best = Some((est, src, fields, probe));
+            }
+        }
+        // Reading a candidate costs more than testing a time, so the index
+        // wins unless the time window is far narrower.
+        if let Some((est, src, fields, probe)) = best {
+            if est <= time_est.saturating_mul(4) {
+                let mut ords = Vec::with_capacity(est);
+                for f in fields {
+                    idx.collect(*f, probe, &mut ords)?;
+                }
+                ords.sort_unstable();
+                ords.dedup();
+                let lo = ords.partition_point(|&o| (o as usize) < lo_ord);
+                let hi = ords.partition_point(|&o| (o as usize) < n);
+                return Ok((ords[lo..hi].to_vec(), src));
+            }
+        }
+        Ok(((lo_ord as u32..n as u32).collect(), Source::Time))
+    }
+
+    fn finish<I: SegIdx + ?Sized>(
+        &self,
+        seg: &Segment,
+        idx: &I,
+        ords: Vec<u32>,
+        src: Source,
+    ) -> (Vec<Cand>, bool) {
+        let (s, e) = (
+            self.q.start.map_or(i64::MIN, |t| t.as_micros()),
+            self.q.end.map_or(i64::MAX, |t| t.as_micros()),
+        );
+        let (offs, times) = (idx.offsets(), idx.times());
+        let cursor = self
+            .q
+            .cursor
+            .as_ref()
+            .filter(|c| c.sort.field == Field::Time);
+        let mut out = Vec::with_capacity(ords.len());
+        for o in ords {
+            let (Some(&off), Some(&t)) = (offs.get(o as usize), times.get(o as usize)) else {
+                continue;
+            };
+            if t < s || t >= e {
+                continue;
+            }
+            let id = seg.first_id + u64::from(o);
+            if let Some(c) = cursor {
+                let ord = i128::from(t).cmp(&key_int(&c.key)).then(id.cmp(&c.id));
+                if (c.sort.descending && ord != Ordering::Less)
+                    || (!c.sort.descending && ord != Ordering::Greater)
+                {
+                    continue;
+                }
+            }
+            out.push(Cand { off, time: t, id });
+        }
+        let conditions = self.q.predicates.len()
+            + usize::from(self.scope.is_some())
+            + usize::from(self.q.ids.is_some());
+        let exact = match src {
+            Source::Time => conditions == 0,
+            _ => conditions == 1,
+        };
+        (out, exact)
+    }
+
+    /// The candidates of one segment (empty when it cannot contribute).
+    pub fn candidates(&self, seg: &Arc<Segment>) -> Result<SegCands> {
+        let empty = |exact| SegCands {
+            seg: seg.clone(),
+            limit: 0,
+            cands: Vec::new(),
+            exact,
+        };
+        if seg.tier == Tier::Archived && !self.q.include_archived {
+            return Ok(empty(true));
+        }
+        let mut hi_id = self.snap.last_id_of(seg);
+        if let Some(u) = self.q.until_id {
+            hi_id = hi_id.min(u);
+        }
+        let mut lo_id = seg.first_id;
+        if let Some(c) = self.q.cursor.as_ref().filter(|c| c.sort.field == Field::Id) {
+            if c.sort.descending {
+                hi_id = hi_id.min(c.id.saturating_sub(1));
+            } else {
+                lo_id = lo_id.max(c.id.saturating_add(1));
+            }
+        }
+        if hi_id < lo_id || hi_id < seg.first_id {
+            return Ok(empty(true));
+        }
+        let (s, e) = (
+            self.q.start.map_or(i64::MIN, |t| t.as_micros()),
+            self.q.end.map_or(i64::MAX, |t| t.as_micros()),
+        );
+        let mut frac = 1.0;
+        if let Some(f) = seg.footer {
+            if f.count == 0 || f.max_time < s || f.min_time >= e {
+                return Ok(empty(true));
+            }
+            let span = (f.max_time - f.min_time).max(1) as f64;
+            let overlap = (f.max_time.min(e.saturating_sub(1)) - f.min_time.max(s)).max(0) as f64;
+            frac = (overlap / span).clamp(0.0, 1.0).max(1.0 / span.max(1.0));
+        }
+        let n = (hi_id - seg.first_id + 1) as usize;
+        let lo_ord = (lo_id - seg.first_id) as usize;
+        let limit = self.snap.limit_of(seg);
+        if seg.footer.is_none() {
+            let (cands, exact) = self.index.with_active(|a| {
+                if a.first_id != seg.first_id {
+                    return (Vec::new(), true);
+                }
+                let n = n.min(a.offsets.len());
+                match self.plan(seg, a, n, lo_ord.min(n), frac) {
+                    Ok((ords, src)) => self.finish(seg, a, ords, src),
+                    Err(_) => (Vec::new(), true),
+                }
+            });
+            return Ok(SegCands {
+                seg: seg.clone(),
+                limit,
+                cands,
+                exact,
+            });
+        }
+        let mut idx = self.index.sealed(seg)?;
+        let (ords, src) = match self.plan(seg, &*idx, n.min(idx.offsets.len()), lo_ord, frac) {
+            Ok(r) => r,
+            Err(_) => {
+                idx = self.index.rebuild_segment(seg)?;
+                let n = n.min(idx.offsets.len());
+                self.plan(seg, &*idx, n, lo_ord.min(n), frac)
+                    .map_err(|b| crate::Error::Index {
+                        path: self.index.dir().to_path_buf(),
+                        reason: format!("postings of {:?} unreadable even after a rebuild", b.0),
+                    })?
+            }
+        };
+        let (cands, exact) = self.finish(seg, &*idx, ords, src);
+        Ok(SegCands {
+            seg: seg.clone(),
+            limit,
+            cands,
+            exact,
+        })
+    }
+
+    /// Reads the record at a candidate and returns it if it passes.
+    pub fn fetch(
+        &self,
+        seg: &Segment,
+        limit: u64,
+        c: Cand,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<Record>> {
+        seg.with_record(u64::from(c.off), limit, scratch, |sr: &StoredRecord<'_>| {
+            if sr.id != c.id {
+                return Err(crate::log::segment::corrupt(
+                    &seg.path,
+                    u64::from(c.off),
+                    Some(c.id),
+                    format!(
+                        "index points at record {} where {} was expected; run reindex",
+                        sr.id, c.id
+                    ),
+                ));
+            }
+            if self.passes(sr) {
+                sr.to_record().map(Some)
+            } else {
+                Ok(None)
+            }
+        })?
+    }
+
+    /// Segments a query may read, in id order.
+    fn segments(&self) -> Vec<Arc<Segment>> {
+        self.snap.segments.iter().cloned().collect()
+    }
+}
+
+fn key_int(k: &SortKey) -> i128 {
+    match k {
+        SortKey::Int(v) => *v,
+        SortKey::Str(_) => 0,
+    }
+}
+
+/// Counts matching rows (ignores sort, limit, offset and cursor).
+pub(crate) fn count(mut ctx: Ctx) -> Result<u64> {
+    ctx.q.cursor = None;
+    let mut total = 0u64;
+    let mut scratch = Vec::new();
+    for seg in ctx.segments() {
+        let sc = ctx.candidates(&seg)?;
+        if sc.exact {
+            total += sc.cands.len() as u64;
+        } else {
+            for c in &sc.cands {
+                if ctx.fetch(&sc.seg, sc.limit, *c, &mut scratch)?.is_some() {
+                    total += 1;
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Rows in id order (ascending or descending), segment by segment.
+struct ById {
+    ctx: Arc<Ctx>,
+    pending: VecDeque<Arc<Segment>>,
+    cur: Option<(SegCands, usize)>,
+    desc: bool,
+    scratch: Vec<u8>,
+    done: bool,
+}
+
+impl Iterator for ById {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some((sc, pos)) = &mut self.cur {
+                if *pos < sc.cands.len() {
+                    let i = if self.desc {
+                        sc.cands.len() - 1 - *pos
+                    } else {
+                        *pos
+                    };
+                    *pos += 1;
+                    let c = sc.cands[i];
+                    match self.ctx.fetch(&sc.seg, sc.limit, c, &mut self.scratch) {
+                        Ok(Some(r)) => return Some(Ok(r)),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                self.cur = None;
+            }
+            let seg = if self.desc {
+                self.pending.pop_back()
+            } else {
+                self.pending.pop_front()
+            }?;
+            match self.ctx.candidates(&seg) {
+                Ok(sc) => self.cur = Some((sc, 0)),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct HeapItem {
+    time: i64,
+    id: u64,
+    slot: usize,
+    pos: usize,
+    desc: bool,
+}
+
+impl Ord for HeapItem {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // BinaryHeap is a max-heap: invert so the next row in order is on top.
+        let ord = (self.time, self.id).cmp(&(o.time, o.id));
+        if self.desc {
+            ord
+        } else {
+            ord.reverse()
+        }
+    }
+}
+
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Rows in time order through a lazy k-way merge of segments.
+struct ByTime {
+    ctx: Arc<Ctx>,
+    /// Segments not opened yet, with the time at which they may start
+    /// contributing (min time ascending, or max time descending).
+    pending: VecDeque<(i64, Arc<Segment>)>,
+    open: Vec<Option<SegCands>>,
+    heap: BinaryHeap<HeapItem>,
+    desc: bool,
+    scratch: Vec<u8>,
+    done: bool,
+}
+
+impl ByTime {
+    fn new(ctx: Arc<Ctx>, desc: bool) -> Self {
+        let mut pending: Vec<(i64, Arc<Segment>)> = Vec::new();
+        for seg in ctx.segments() {
+            let (lo, hi) = match seg.footer {
+                Some(f) => (f.min_time, f.max_time),
+                None => ctx.index.with_active(|a| {
+                    (
+                        a.times.iter().copied().min().unwrap_or(i64::MAX),
+                        a.times.iter().copied().max().unwrap_or(i64::MIN),
+                    )
+                }),
+            };
+            pending.push((if desc { hi } else { lo }, seg));
+        }
+        if desc {
+            pending.sort_by(|a, b| b.0.cmp(&a.0));
+        } else {
+            pending.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        ByTime {
+            ctx,
+            pending: pending.into(),
+            open: Vec::new(),
+            heap: BinaryHeap::new(),
+            desc,
+            scratch: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn push_next(&mut self, slot: usize, pos: usize) {
+        if let Some(Some(sc)) = self.open.get(slot) {
+            if let Some(c) = sc.cands.get(pos) {
+                self.heap.push(HeapItem {
+                    time: c.time,
+                    id: c.id,
+                    slot,
+                    pos,
+                    desc: self.desc,
+                });
+                return;
+            }
+        }
+        if let Some(s) = self.open.get_mut(slot) {
+            *s = None;
+        }
+    }
+
+    fn open_due(&mut self) -> Result<()> {
+        while let Some((t, _)) = self.pending.front() {
+            let due = match self.heap.peek() {
+                None => true,
+                Some(top) => (!self.desc && *t <= top.time) || (self.desc && *t >= top.time),
+            };
+            if !due {
+                break;
+            }
+            let Some((_, seg)) = self.pending.pop_front() else {
+                break;
+            };
+            let mut sc = self.ctx.candidates(&seg)?;
+            if self.desc {
+                sc.cands
+                    .sort_unstable_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+            } else {
+                sc.cands
+                    .sort_unstable_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+            }
+            if sc.cands.is_empty() {
+                continue;
+            }
+            self.open.push(Some(sc));
+            let slot = self.open.len() - 1;
+            self.push_next(slot, 0);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for ByTime {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Err(e) = self.open_due() {
+                self.done = true;
+                return Some(Err(e));
+            }
+            let top = self.heap.pop()?;
+            let (seg, limit, c) = match self.open.get(top.slot) {
+                Some(Some(sc)) => (sc.seg.clone(), sc.limit, sc.cands[top.pos]),
+                _ => continue,
+            };
+            self.push_next(top.slot, top.pos + 1);
+            match self.ctx.fetch(&seg, limit, c, &mut self.scratch) {
+                Ok(Some(r)) => return Some(Ok(r)),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// A running query: an iterator of `Result<Record>` in the query's order,
+/// after cursor, offset and limit. [`QueryIter::cursor`] gives the
+/// position after the last row returned, for the next page.
+pub struct QueryIter {
+    inner: Box<dyn Iterator<Item = Result<Record>> + Send>,
+    sort: super::model::Sort,
+    last: Option<Cursor>,
+    skip: u64,
+    left: Option<u64>,
+}
+
+impl std::fmt::Debug for QueryIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryIter")
+            .field("sort", &self.sort)
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryIter {
+    /// The keyset position after the last row returned so far (`None`
+    /// before the first row). Pass it to [`Query::with_cursor`] to
+    /// continue after it.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.last.clone()
+    }
+}
+
+impl Iterator for QueryIter {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if self.left == Some(0) {
+                return None;
+            }
+            let r = match self.inner.next()? {
+                Ok(r) => r,
+                Err(e) => {
+                    self.left = Some(0);
+                    return Some(Err(e));
+                }
+            };
+            if self.skip > 0 {
+                self.skip -= 1;
+                continue;
+            }
+            if let Some(l) = &mut self.left {
+                *l -= 1;
+            }
+            self.last = Some(Cursor::after(self.sort, &r));
+            return Some(Ok(r));
+        }
+    }
+}
+
+/// Starts a query.
+pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
+    let sort = ctx.q.sort;
+    let (skip, limit) = (ctx.q.offset, ctx.q.limit);
+    let ctx = Arc::new(ctx);
+    let inner: Box<dyn Iterator<Item = Result<Record>> + Send> = match sort.field {
+        Field::Id => Box::new(ById {
+            pending: ctx.segments().into(),
+            ctx: ctx.clone(),
+            cur: None,
+            desc: sort.descending,
+            scratch: Vec::new(),
+            done: false,
+        }),
+        Field::Time => Box::new(ByTime::new(ctx.clone(), sort.descending)),
+        _ => {
+            let rows = ById {
+                pending: ctx.segments().into(),
+                ctx: ctx.clone(),
+                cur: None,
+                desc: false,
+                scratch: Vec::new(),
+                done: false,
+            };
+            let cursor = ctx.q.cursor.clone();
+            let rows = rows.filter(move |r| match (r, &cursor) {
+                (Ok(r), Some(c)) => c.is_before(r),
+                _ => true,
+            });
+            let opts = super::sort::SortOptions::new(ctx.spill_dir.clone()).with_budget(ctx.budget);
+            match limit {
+                Some(l) => Box::new(super::sort::sort_records_limited(
+                    rows,
+                    sort,
+                    usize::try_from(l.saturating_add(skip)).unwrap_or(usize::MAX),
+                    &opts,
+                )?),
+                None => Box::new(super::sort::sort_records(rows, sort, &opts)?),
+            }
+        }
+    };
+    Ok(QueryIter {
+        inner,
+        sort,
+        last: None,
+        skip,
+        left: limit,
+    })
+}
