@@ -57,6 +57,23 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// One segment, as [`AuditLog::segments`] lists it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Id of its first record (its file name).
+    pub first_id: u64,
+    /// Id of its last visible record (`first_id - 1` when empty).
+    pub last_id: u64,
+    /// `live` or `archived`.
+    pub tier: &'static str,
+    /// Whether it is sealed (immutable).
+    pub sealed: bool,
+    /// Bytes of the file that hold data.
+    pub bytes: u64,
+    /// The file.
+    pub path: PathBuf,
+}
+
 /// Facts about an open log.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Stats {
@@ -361,6 +378,27 @@ impl AuditLog {
             st.newest = Timestamp::from_micros(hi).ok().map(|t| t.to_rfc3339());
         }
         Ok(st)
+    }
+
+    /// Every segment, in id order (both tiers; the last is the active one).
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let snap = self.snapshot();
+        snap.segments
+            .iter()
+            .map(|s| SegmentInfo {
+                first_id: s.first_id,
+                last_id: snap.last_id_of(s),
+                tier: match s.tier {
+                    Tier::Live => "live",
+                    Tier::Archived => "archived",
+                },
+                sealed: s.footer.is_some(),
+                bytes: s.footer.map_or(snap.visible.active_len, |f| {
+                    f.body_len + crate::format::layout::FOOTER_LEN as u64
+                }),
+                path: s.path.clone(),
+            })
+            .collect()
     }
 
     /// The options the log was opened with.

@@ -17,7 +17,7 @@ pub mod time;
 
 pub use config::{Durability, Options};
 pub use customers::CustomerTree;
-pub use db::{AuditLog, RecordRange, Stats};
+pub use db::{AuditLog, RecordRange, SegmentInfo, Stats};
 pub use error::{Error, Result};
 pub use log::verify::{Damage, VerifyReport};
 pub use query::{Field, MatchMode, Predicate, Query, Scope};
