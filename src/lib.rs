@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod query;
 pub mod record;
