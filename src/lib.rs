@@ -8,6 +8,7 @@ pub mod export;
 pub mod format;
 pub mod query;
 pub mod record;
+pub mod report;
 pub mod time;
 
 pub use error::{Error, Result};

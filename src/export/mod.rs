@@ -317,7 +317,7 @@ pub struct RecordWriter<W: Write> {
 }
 
 enum Inner<W: Write> {
-    Csv(csv::CsvOut<W>),
+    Csv(Box<csv::CsvOut<W>>),
     Ndjson(ndjson::NdjsonOut<W>),
 }
 
@@ -325,7 +325,7 @@ impl<W: Write> RecordWriter<W> {
     /// Starts an export to `out`, writing the CSV header row when asked.
     pub fn new(out: W, opts: &ExportOptions) -> Result<Self> {
         let inner = match opts.format {
-            Format::Csv => Inner::Csv(csv::CsvOut::new(out, opts)?),
+            Format::Csv => Inner::Csv(Box::new(csv::CsvOut::new(out, opts)?)),
             Format::Ndjson => Inner::Ndjson(ndjson::NdjsonOut::new(out, opts)),
         };
         Ok(RecordWriter { inner, rows: 0 })
