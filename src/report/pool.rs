@@ -378,6 +378,9 @@ impl Reports {
     /// validates is marked failed with the reason); a completed report
     /// whose file is missing is marked failed; temporary files and files of
     /// reports that are not completed are deleted.
+    ///
+    /// One pool per directory: the engine's data-directory lock keeps a
+    /// second process out; within a process, open it once and share it.
     pub fn open(
         dir: impl AsRef<Path>,
         source: Arc<dyn ReportSource>,
