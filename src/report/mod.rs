@@ -10,8 +10,9 @@
 //! It must never serve a file that is not completed (a half-written or
 //! orphaned file is an error, then deleted on the next open), never show
 //! one customer another customer's report (an id outside the caller's
-//! customers is [`Error::NotFound`](crate::Error::NotFound)), never read the log itself (the rows
-//! come from a [`ReportSource`] the engine implements) and never speak HTTP.
+//! customers is [`Error::NotFound`](crate::Error::NotFound)), never read
+//! the log itself (the rows come from a [`ReportSource`] the engine
+//! implements) and never speak HTTP.
 //!
 //! # Files
 //!
