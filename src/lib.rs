@@ -7,11 +7,13 @@ pub mod config;
 pub mod customers;
 mod db;
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod index;
 pub mod log;
 pub mod query;
 pub mod record;
+pub mod report;
 pub mod storage;
 pub mod time;
 

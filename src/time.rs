@@ -7,6 +7,7 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
@@ -130,6 +131,24 @@ impl Timestamp {
     }
 }
 
+/// Serialises as the integer microseconds since the epoch (the form stored
+/// in catalogues; the interfaces print [`Timestamp::to_rfc3339`] or
+/// [`Timestamp::to_sql`] themselves).
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+/// Reads integer microseconds since the epoch, rejecting values outside
+/// 1970..=9999 like [`Timestamp::from_micros`].
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let micros = i64::deserialize(d)?;
+        Timestamp::from_micros(micros).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -158,6 +177,15 @@ mod tests {
                 .unix_seconds(),
             1_793_534_400
         );
+    }
+
+    #[test]
+    fn serde_is_integer_micros() {
+        let t = Timestamp::from_micros(1_793_534_400_123_456).unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1793534400123456");
+        let back: Timestamp = serde_json::from_str("1793534400123456").unwrap();
+        assert_eq!(back, t);
+        assert!(serde_json::from_str::<Timestamp>("-1").is_err());
     }
 
     #[test]

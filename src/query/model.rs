@@ -7,12 +7,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::time::Timestamp;
 
 /// Which customers a query covers (SPEC section 2, Enswitch `customer`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Every customer on the system.
     System,
@@ -26,7 +29,8 @@ pub enum Scope {
 
 /// A record field, as named in the JSON form, plus the pseudo-field
 /// `relation` (`object_id` or any of `refs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Field {
     /// `id`
     Id,
@@ -161,7 +165,8 @@ impl FromStr for Field {
 }
 
 /// How a predicate compares a value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MatchMode {
     /// Equal.
     #[default]
@@ -205,7 +210,8 @@ impl FromStr for MatchMode {
 }
 
 /// One condition: `field` matches any of `values` under `mode`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Predicate {
     /// The field tested (filterable fields only).
     pub field: Field,
@@ -214,6 +220,7 @@ pub struct Predicate {
     /// The record matches if any value matches (an empty list matches nothing).
     pub values: Vec<String>,
     /// ASCII case-insensitive comparison.
+    #[serde(default)]
     pub case_insensitive: bool,
 }
 
@@ -374,7 +381,8 @@ fn memchr_find(h: &[u8], n: &[u8]) -> bool {
 
 /// The order of results: a sortable field and a direction. Ties are
 /// always broken by `id` in the same direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Sort {
     /// The sort field (default `time`).
     pub field: Field,
@@ -402,7 +410,8 @@ impl Default for Sort {
 ///     .with_limit(50);
 /// assert_eq!(q.limit, Some(50));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Query {
     /// Inclusive lower bound on `time` (default: none).
     pub start: Option<Timestamp>,
@@ -545,7 +554,8 @@ impl Query {
 
 /// A position in a sorted result: the sort key and id of the last row
 /// returned. Opaque to clients (see [`Cursor::encode`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cursor {
     /// The sort the cursor belongs to.
     pub sort: Sort,
@@ -556,7 +566,8 @@ pub struct Cursor {
 }
 
 /// The value a row sorts by.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SortKey {
     /// `id`, `customer`, or `time` (microseconds).
     Int(i128),
@@ -705,6 +716,44 @@ mod tests {
         assert!(match_one(MatchMode::Contains, true, "Alice", "LIC"));
         assert!(match_one(MatchMode::Exact, false, "", ""));
         assert!(!match_one(MatchMode::Start, true, "A", "Ab"));
+    }
+
+    #[test]
+    fn query_serde_round_trip() {
+        let q = Query::new()
+            .with_range(
+                Some(Timestamp::from_micros(5).unwrap()),
+                Some(Timestamp::from_micros(9_000_000).unwrap()),
+            )
+            .with_scope(Scope::Descendants(7))
+            .with_predicate(
+                Predicate::any_of(Field::ObjectId, MatchMode::Contains, ["a", "b"]).ignore_case(),
+            )
+            .with_ids(vec![1, 2, 3])
+            .with_sort(Field::Name, true)
+            .with_limit(10)
+            .with_offset(2)
+            .with_cursor(Cursor {
+                sort: Sort {
+                    field: Field::Name,
+                    descending: true,
+                },
+                key: SortKey::Str("x".into()),
+                id: 4,
+            });
+        let text = serde_json::to_string(&q).unwrap();
+        assert!(text.contains(r#""field":"object_id""#), "{text}");
+        assert!(text.contains(r#""descendants":7"#), "{text}");
+        assert_eq!(serde_json::from_str::<Query>(&text).unwrap(), q);
+        let c = Cursor {
+            sort: Sort::default(),
+            key: SortKey::Int(i128::from(i64::MAX) + 1),
+            id: 1,
+        };
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Cursor>(&text).unwrap(), c);
+        assert_eq!(serde_json::from_str::<Query>("{}").unwrap(), Query::new());
+        assert!(serde_json::from_str::<Query>(r#"{"bogus":1}"#).is_err());
     }
 
     #[test]
