@@ -8,6 +8,10 @@ pub mod format;
 pub mod query;
 pub mod record;
 pub mod time;
+pub mod workload;
+
+#[cfg(feature = "sqlite-bench")]
+pub mod bench;
 
 pub use error::{Error, Result};
 pub use query::{Field, MatchMode, Predicate, Query, Scope};
