@@ -242,7 +242,7 @@ impl Workload {
             )
         };
 
-        // 1% of the span, from the middle.
+        // 1% of the span (7.2 hours), from the middle (day 15).
         let slice_len = SPAN_MICROS / 100;
         let time_slice = TimeSlice {
             window: at(15, slice_len),
@@ -280,27 +280,20 @@ impl Workload {
             expected_rows: sshare * rows(DAY_MICROS),
         };
 
-        // A centred window holding 100,000 rows (all of them when n is smaller).
-        let target = SORT_ROWS.min(n);
-        let sort_len = if n == 0 {
-            SPAN_MICROS
+        // A centred window holding 100,000 rows (the whole span when n is
+        // no larger).
+        let sort_window = if n <= SORT_ROWS {
+            self.time_span()
         } else {
-            ((SPAN_MICROS - JITTER_MICROS) as u128 * u128::from(target) / u128::from(n)) as i64
-        };
-        let sort_len = sort_len.clamp(1, SPAN_MICROS);
-        let sort_start = if target == n {
-            START_MICROS
-        } else {
-            START_MICROS + (SPAN_MICROS - sort_len) / 2
+            let len = ((SPAN_MICROS - JITTER_MICROS) as u128 * u128::from(SORT_ROWS)
+                / u128::from(n)) as i64;
+            let start = START_MICROS + (SPAN_MICROS - len) / 2;
+            Window::from_micros(start, start + len)
         };
         let sort_by_name = SortByName {
-            window: if target == n {
-                self.time_span()
-            } else {
-                Window::from_micros(sort_start, sort_start + sort_len)
-            },
+            window: sort_window,
             limit: SORT_ROWS,
-            expected_rows: target as f64,
+            expected_rows: SORT_ROWS.min(n) as f64,
         };
 
         QuerySet {
@@ -1434,6 +1427,22 @@ mod tests {
         assert!(span.contains(first) && first.as_micros() < START_MICROS + JITTER_MICROS);
         assert!(
             span.contains(last) && last.as_micros() >= span.end.as_micros() - 2 * JITTER_MICROS
+        );
+    }
+
+    /// How fast records are generated (so that a benchmark can tell the
+    /// generator's cost from the engine's). Run with
+    /// `cargo test --release --lib workload::tests::generation_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing, not a check: run by hand in release mode"]
+    fn generation_rate() {
+        let n = 1_000_000;
+        let t = std::time::Instant::now();
+        let bytes: usize = Workload::default().records(n).map(|r| r.name.len()).sum();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "generated {n} records in {secs:.2} s = {:.0} records/s ({bytes})",
+            n as f64 / secs
         );
     }
 

@@ -194,7 +194,8 @@ impl SqliteBaseline {
     /// Inserts records (with their ids) through one prepared statement, in
     /// transactions of at most [`BATCH_ROWS`] rows. Each call commits what
     /// it was given, so pass slices of 10,000 or more to get SPEC 6's
-    /// batching. An id already present is an error.
+    /// batching. An id already present is an error; the transactions
+    /// committed before a failure stay committed.
     pub fn insert_batch(&mut self, records: &[Record]) -> Result<()> {
         let path = &self.path;
         let mut refs = String::new();
@@ -765,9 +766,14 @@ mod tests {
             n as f64 / secs
         );
         db.set_customers(&w.customer_parents()).unwrap();
+        let wal = std::fs::metadata(dir.path().join("r.sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         println!(
-            "disk: {:.0} bytes/record",
-            db.disk_bytes().unwrap() as f64 / n as f64
+            "disk: {:.0} bytes/record ({} MiB, of which -wal {} MiB)",
+            db.disk_bytes().unwrap() as f64 / n as f64,
+            db.disk_bytes().unwrap() >> 20,
+            wal >> 20
         );
         let q = w.queries(n);
         let time = |what: &str, f: &dyn Fn() -> usize| {
