@@ -16,6 +16,10 @@ pub mod record;
 pub mod report;
 pub mod storage;
 pub mod time;
+pub mod workload;
+
+#[cfg(feature = "sqlite-bench")]
+pub mod bench;
 
 pub use config::{Durability, Options};
 pub use customers::CustomerTree;
