@@ -5,8 +5,12 @@
 
 pub mod error;
 pub mod format;
+#[cfg(feature = "cli")]
+pub mod password;
 pub mod query;
 pub mod record;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -587,7 +587,7 @@ impl Cursor {
     /// Parses a string from [`Cursor::encode`].
     pub fn decode(s: &str) -> Result<Self> {
         let bad = || Error::invalid("cursor", format!("{s:?} is not a cursor from this engine"));
-        if s.len() % 2 != 0 || s.len() > 2 * (crate::record::MAX_STRING_BYTES + 64) {
+        if !s.len().is_multiple_of(2) || s.len() > 2 * (crate::record::MAX_STRING_BYTES + 64) {
             return Err(bad());
         }
         let bytes: Vec<u8> = (0..s.len())
