@@ -136,6 +136,13 @@ impl From<ParamError> for EnswitchError {
     }
 }
 
+impl From<super::auth::AuthError> for EnswitchError {
+    /// Any authentication failure is a 401; log the reason before converting.
+    fn from(_: super::auth::AuthError) -> Self {
+        EnswitchError::unauthorized()
+    }
+}
+
 impl fmt::Display for EnswitchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.status, self.key, self.message)

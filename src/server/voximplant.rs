@@ -26,8 +26,9 @@
 //! - `count` is 0..=1000 (0 answers just the totals); more is 101;
 //! - results are ordered by `requested` (ties by `audit_log_id`),
 //!   `desc_order` reversing both;
-//! - errors travel with HTTP status 200 as Voximplant's API does (clients
-//!   read the `error` object); only internal failures use 500.
+//! - errors travel with HTTP status 200 and the `error` object (the seed
+//!   shows no error status; clients look for `error` in the body); only
+//!   internal failures use 500.
 
 use std::fmt;
 
@@ -226,6 +227,13 @@ impl VoxError {
 impl From<ParamError> for VoxError {
     fn from(e: ParamError) -> Self {
         VoxError::invalid(e.to_string())
+    }
+}
+
+impl From<super::auth::AuthError> for VoxError {
+    /// Any authentication failure is code 100; log the reason before converting.
+    fn from(_: super::auth::AuthError) -> Self {
+        VoxError::auth_failed()
     }
 }
 
@@ -1048,6 +1056,12 @@ mod tests {
         );
         assert_eq!(VoxError::auth_failed().http_status(), 200);
         assert_eq!(VoxError::internal().http_status(), 500);
+        let auth = crate::server::auth::parse_bearer("nope").unwrap_err();
+        assert_eq!(VoxError::from(auth.clone()), VoxError::auth_failed());
+        assert_eq!(
+            crate::server::enswitch::EnswitchError::from(auth).status,
+            401
+        );
         assert_eq!(VoxError::missing_cmd().code, 102);
         assert_eq!(VoxError::unsupported_output("csv").code, 105);
         assert_eq!(VoxError::forbidden("x").code, 104);
