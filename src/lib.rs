@@ -11,9 +11,13 @@ pub mod export;
 pub mod format;
 pub mod index;
 pub mod log;
+#[cfg(feature = "cli")]
+pub mod password;
 pub mod query;
 pub mod record;
 pub mod report;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod storage;
 pub mod time;
 pub mod workload;
