@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::ops::{Bound, RangeBounds, RangeInclusive};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use serde::Serialize;
 
@@ -18,7 +18,33 @@ use crate::log::{Log, LogObserver, Snapshot, Tier};
 use crate::query::exec::{self, Ctx};
 use crate::query::{Query, QueryIter, Scope};
 use crate::record::{NewRecord, Record};
+use crate::report::{NewReport, ReportSource, Reports, ReportsConfig};
 use crate::time::Timestamp;
+
+/// Name of the directory of asynchronous reports.
+pub const REPORTS_DIR: &str = "reports";
+
+/// Feeds report workers from the engine without keeping it alive.
+struct LogSource(Weak<Inner>);
+
+impl LogSource {
+    fn log(&self) -> Result<AuditLog> {
+        self.0
+            .upgrade()
+            .map(|inner| AuditLog { inner })
+            .ok_or(Error::Closed)
+    }
+}
+
+impl ReportSource for LogSource {
+    fn rows(&self, q: &Query) -> Result<Box<dyn Iterator<Item = Result<Record>> + Send + '_>> {
+        Ok(Box::new(self.log()?.query(q)?))
+    }
+
+    fn count(&self, q: &Query) -> Result<u64> {
+        self.log()?.count(q)
+    }
+}
 
 /// Name of the directory for sort spill files.
 pub const TMP_DIR: &str = "tmp";
@@ -41,7 +67,9 @@ pub struct AuditLog {
 }
 
 struct Inner {
-    // Field order is drop order: the log (and its lock) goes last.
+    // Field order is drop order: reports stop first, the log (and its
+    // lock) goes last.
+    reports: OnceLock<Reports>,
     customers: Customers,
     index: Arc<Index>,
     log: Arc<Log>,
@@ -122,15 +150,37 @@ impl AuditLog {
         let spill_dir = opts.dir.join(TMP_DIR);
         std::fs::create_dir_all(&spill_dir)
             .map_err(|e| Error::io("create directory", &spill_dir, e))?;
-        Ok(AuditLog {
-            inner: Arc::new(Inner {
-                customers,
-                index,
-                log,
-                opts,
-                spill_dir,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            reports: OnceLock::new(),
+            customers,
+            index,
+            log,
+            opts,
+            spill_dir,
+        });
+        let source: Arc<dyn ReportSource> = Arc::new(LogSource(Arc::downgrade(&inner)));
+        let cfg = ReportsConfig::new()
+            .workers(inner.opts.report_workers)
+            .retention_days(inner.opts.report_retention_days);
+        let reports = Reports::open(inner.opts.dir.join(REPORTS_DIR), source, cfg)?;
+        let _ = inner.reports.set(reports);
+        Ok(AuditLog { inner })
+    }
+
+    /// The asynchronous reports of this log (SPEC section 4).
+    pub fn reports(&self) -> &Reports {
+        match self.inner.reports.get() {
+            Some(r) => r,
+            // open_with sets it before any handle exists.
+            None => unreachable!("reports are opened with the log"),
+        }
+    }
+
+    /// Creates an asynchronous report of `req` as of the records visible
+    /// now; returns its id at once while a worker writes the file.
+    pub fn create_report(&self, req: NewReport) -> Result<u64> {
+        req.query.validate()?;
+        self.reports().create(req, self.last_id())
     }
 
     /// The data directory.
