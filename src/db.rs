@@ -451,6 +451,12 @@ impl AuditLog {
             .collect()
     }
 
+    /// Asks sled to write its buffers now (tests copy the index directory).
+    #[doc(hidden)]
+    pub fn index_flush_for_tests(&self) {
+        self.inner.index.flush();
+    }
+
     /// The options the log was opened with.
     pub fn options(&self) -> &Options {
         &self.inner.opts

@@ -309,6 +309,15 @@ impl Index {
     }
 }
 
+/// Crash-test hook: when the environment variable `AUDITLOG_FAILPOINT`
+/// names this point, the process aborts here (as a kill -9 would). Used by
+/// tests/index_rebuild.rs to stop between a log write and its index update.
+fn failpoint(name: &str) {
+    if std::env::var_os("AUDITLOG_FAILPOINT").is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
 impl LogObserver for Index {
     fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>) {
         let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
@@ -320,6 +329,7 @@ impl LogObserver for Index {
 
     fn sealed(&self, seg: &Arc<Segment>) {
         let Some(f) = seg.footer else { return };
+        failpoint("after-seal-before-index");
         let ai = {
             let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
             if a.first_id != seg.first_id {
