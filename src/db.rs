@@ -225,7 +225,7 @@ impl AuditLog {
         };
         let ord = (id - seg.first_id) as usize;
         let off = if seg.footer.is_some() {
-            self.inner.index.sealed(seg)?.offsets.get(ord).copied()
+            self.inner.index.segment_index(seg)?.offset(ord)
         } else {
             self.inner.index.with_active(|a| {
                 if a.first_id == seg.first_id {

@@ -6,7 +6,7 @@
 //!
 //! This module never reads segment files.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 use super::postings::{self, IndexedField, Postings, INDEXED};

@@ -8,6 +8,8 @@
 
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Weak};
+
+use super::SealJob;
 use std::time::Duration;
 
 use super::{create_segment, lock_mutex, segment::Segment, Log};
@@ -282,7 +284,6 @@ impl Log {
     /// docs/format.md, "Rollover").
     pub(crate) fn roll(&self, w: &mut Writer) -> Result<()> {
         w.check()?;
-        let new = create_segment(&*self.storage, &self.seg_dir, w.next_id)?;
         let footer = Footer {
             first_id: w.active.first_id,
             count: w.count,
@@ -299,14 +300,32 @@ impl Log {
                     old.path.display()
                 ));
             }
-            let _ = self.storage.remove_file(&new.path);
             return Err(Error::io("seal", &old.path, e));
         }
-        if let Err(e) = old.file.sync_data() {
-            let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
-            w.failed = Some(reason.clone());
-            return Err(Error::WriterFailed { reason });
+        // In `always` mode everything visible must be durable, so the seal
+        // is fsynced here; otherwise the background sealer does it (open
+        // completes a seal that a crash interrupted).
+        let always = self.opts.durability == Durability::Always;
+        if always {
+            if let Err(e) = old.file.sync_data() {
+                let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
+                w.failed = Some(reason.clone());
+                return Err(Error::WriterFailed { reason });
+            }
         }
+        let new = match create_segment(&*self.storage, &self.seg_dir, w.next_id) {
+            Ok(n) => n,
+            Err(e) => {
+                // Unseal: the footer goes and the segment stays active.
+                if let Err(e2) = old.file.set_len(w.len) {
+                    w.failed = Some(format!(
+                        "could not remove the footer from {}: {e2}",
+                        old.path.display()
+                    ));
+                }
+                return Err(e);
+            }
+        };
         let map = old
             .file
             .map()
@@ -324,8 +343,13 @@ impl Log {
             .file
             .len()
             .map_err(|e| Error::io("stat", &new.path, e))?;
+        let mut hb = vec![0u8; header_len as usize];
+        new.file
+            .read_exact_at(&mut hb, 0)
+            .map_err(|e| Error::io("read header of", &new.path, e))?;
         let new = Arc::new(new);
         let last = w.next_id - 1;
+        self.observer.rolled(old.first_id, new.first_id);
         {
             let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
             let mut list: Vec<Arc<Segment>> = sh.segments.iter().cloned().collect();
@@ -334,24 +358,43 @@ impl Log {
             }
             list.push(new.clone());
             sh.segments = Arc::new(list);
-            // Everything in the sealed segment is durable now.
+            // `always`: the sealed segment was just fsynced. Other modes:
+            // everything written was visible already.
             sh.visible = super::Visible {
                 last_id: last,
                 active_first: new.first_id,
                 active_len: header_len,
             };
         }
-        {
+        if always {
             let mut s = lock_mutex(&self.sync);
             s.synced_id = s.synced_id.max(last);
+            drop(s);
+            self.sync_cv.notify_all();
         }
-        self.sync_cv.notify_all();
-        self.observer.sealed(&sealed);
+        let job = SealJob {
+            seg: sealed.clone(),
+            fsync: !always,
+        };
+        let handed = match lock_mutex(&self.sealer).as_ref() {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if !handed {
+            // No sealer thread (shutting down): do its work here.
+            if !always {
+                if let Err(e) = sealed.file.sync_data() {
+                    let reason = format!(
+                        "fsync of {} while sealing failed: {e}",
+                        sealed.path.display()
+                    );
+                    w.failed = Some(reason.clone());
+                    return Err(Error::WriterFailed { reason });
+                }
+            }
+            self.observer.sealed(&sealed);
+        }
         let mut hasher = crc32fast::Hasher::new();
-        let mut hb = vec![0u8; header_len as usize];
-        new.file
-            .read_exact_at(&mut hb, 0)
-            .map_err(|e| Error::io("read header of", &new.path, e))?;
         hasher.update(&hb);
         w.active = new;
         w.len = header_len;
@@ -376,6 +419,34 @@ impl Log {
             );
         }
         Ok(())
+    }
+}
+
+/// The background sealer: fsyncs sealed segments (outside `always` mode)
+/// and lets the indexes store them, in seal order. A failed fsync stops
+/// the writer for good.
+pub(crate) fn sealer(
+    log: Weak<Log>,
+    observer: Arc<dyn super::LogObserver>,
+    jobs: std::sync::mpsc::Receiver<SealJob>,
+) {
+    for job in jobs {
+        if job.fsync {
+            if let Err(e) = job.seg.file.sync_data() {
+                let reason = format!(
+                    "fsync of {} while sealing failed: {e}",
+                    job.seg.path.display()
+                );
+                log::error!("{reason}; the writer is stopped");
+                if let Some(l) = log.upgrade() {
+                    lock_mutex(&l.writer).failed.get_or_insert(reason.clone());
+                    lock_mutex(&l.sync).failed.get_or_insert(reason);
+                    l.sync_cv.notify_all();
+                }
+                continue;
+            }
+        }
+        observer.sealed(&job.seg);
     }
 }
 

@@ -18,7 +18,7 @@ use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
 use crate::error::Result;
 use crate::format::codec::StoredRecord;
 use crate::index::segindex::BadBlob;
-use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex};
+use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex, SegIndexRef};
 use crate::log::{Segment, Snapshot, Tier};
 use crate::record::Record;
 
@@ -87,6 +87,36 @@ impl SegIdx for SealedIndex {
     }
     fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
         SealedIndex::estimate(self, f, p)
+    }
+}
+
+impl SegIdx for SegIndexRef {
+    fn offsets(&self) -> &[u32] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.offsets,
+            SegIndexRef::Frozen(f) => &f.offsets,
+        }
+    }
+    fn times(&self) -> &[i64] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.times,
+            SegIndexRef::Frozen(f) => &f.times,
+        }
+    }
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::collect(s, f, p, out),
+            SegIndexRef::Frozen(a) => {
+                ActiveIndex::collect(a, f, p, out);
+                Ok(())
+            }
+        }
+    }
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::estimate(s, f, p),
+            SegIndexRef::Frozen(a) => Ok(ActiveIndex::estimate(a, f, p)),
+        }
     }
 }
 
@@ -308,20 +338,20 @@ impl Ctx {
                 exact,
             });
         }
-        let mut idx = self.index.sealed(seg)?;
-        let (ords, src) = match self.plan(seg, &*idx, n.min(idx.offsets.len()), lo_ord, frac) {
+        let mut idx = self.index.segment_index(seg)?;
+        let (ords, src) = match self.plan(seg, &idx, n.min(idx.len()), lo_ord, frac) {
             Ok(r) => r,
             Err(_) => {
                 idx = self.index.rebuild_segment(seg)?;
-                let n = n.min(idx.offsets.len());
-                self.plan(seg, &*idx, n, lo_ord.min(n), frac)
+                let n = n.min(idx.len());
+                self.plan(seg, &idx, n, lo_ord.min(n), frac)
                     .map_err(|b| crate::Error::Index {
                         path: self.index.dir().to_path_buf(),
                         reason: format!("postings of {:?} unreadable even after a rebuild", b.0),
                     })?
             }
         };
-        let (cands, exact) = self.finish(seg, &*idx, ords, src);
+        let (cands, exact) = self.finish(seg, &idx, ords, src);
         Ok(SegCands {
             seg: seg.clone(),
             limit,
