@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::error::{Error, Result};
 use crate::format::codec::StoredRecord;
 use crate::log::segment::{read_whole, walk};
-use crate::log::{lock_mutex, LogObserver, Segment, Snapshot};
+use crate::log::{lock_mutex, AppendSink, LogObserver, Segment, Snapshot};
 pub use postings::IndexedField;
 pub use segindex::{ActiveIndex, Probe, SealedIndex};
 use store::{SegMeta, Store};
@@ -367,13 +367,29 @@ fn failpoint(name: &str) {
     }
 }
 
+/// Feeds one append into the active index, holding its lock once per batch.
+struct ActiveSink<'a>(std::sync::RwLockWriteGuard<'a, ActiveIndex>);
+
+impl AppendSink for ActiveSink<'_> {
+    fn add(&mut self, offset: u32, rec: &StoredRecord<'_>) {
+        self.0.add(offset, rec);
+    }
+}
+
 impl LogObserver for Index {
-    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>) {
+    fn begin(&self, segment: u64) -> Box<dyn AppendSink + '_> {
         let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
         if a.first_id != segment {
             *a = ActiveIndex::new(segment);
         }
-        a.add(offset, rec);
+        Box::new(ActiveSink(a))
+    }
+
+    fn rewind(&self, segment: u64, keep: u64) {
+        let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if a.first_id == segment {
+            a.truncate(keep as usize);
+        }
     }
 
     fn rolled(&self, old: u64, new: u64) {

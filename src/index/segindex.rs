@@ -92,6 +92,24 @@ impl ActiveIndex {
         }
     }
 
+    /// Forgets every record from ordinal `keep` on (a failed append).
+    pub fn truncate(&mut self, keep: usize) {
+        if keep >= self.offsets.len() {
+            return;
+        }
+        self.offsets.truncate(keep);
+        self.times.truncate(keep);
+        let keep = keep as u32;
+        for m in &mut self.maps {
+            m.retain(|_, ords| {
+                while ords.last().is_some_and(|&o| o >= keep) {
+                    ords.pop();
+                }
+                !ords.is_empty()
+            });
+        }
+    }
+
     /// Ordinals of `field` matching `probe`, appended to `out` (unsorted
     /// across values; the caller sorts).
     pub fn collect(&self, field: IndexedField, probe: Probe<'_>, out: &mut Vec<u32>) {

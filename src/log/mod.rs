@@ -46,9 +46,14 @@ pub const ARCHIVE_DIR: &str = "archive";
 /// Hears what the log does, to keep indexes in step. Called with the
 /// writer lock held, in id order.
 pub trait LogObserver: Send + Sync {
-    /// A record was written to the active segment `segment` at `offset`
-    /// (also called for every record found in the active segment at open).
-    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>);
+    /// Starts adding the records of one append to the active segment
+    /// `segment` (also used for every record found in it at open). The
+    /// sink is fed before the bytes are written; if the write fails,
+    /// [`LogObserver::rewind`] takes the batch back out.
+    fn begin(&self, segment: u64) -> Box<dyn AppendSink + '_>;
+    /// Forgets everything of the active segment `segment` after its first
+    /// `keep` records (an append that failed).
+    fn rewind(&self, segment: u64, keep: u64);
     /// The active segment `old` was sealed and `new` started (called under
     /// the writer lock: keep it cheap).
     fn rolled(&self, old: u64, new: u64);
@@ -57,6 +62,12 @@ pub trait LogObserver: Send + Sync {
     fn sealed(&self, seg: &Arc<Segment>);
     /// Segments were deleted by retention.
     fn removed(&self, first_ids: &[u64]);
+}
+
+/// Receives the records of one append, in id order.
+pub trait AppendSink {
+    /// The record at `offset` of the active segment.
+    fn add(&mut self, offset: u32, rec: &StoredRecord<'_>);
 }
 
 /// What a reader may see.
@@ -419,9 +430,10 @@ impl Log {
             Some((seg, buf)) => {
                 let mut w = Writer::resume(seg, &buf);
                 // Replay the active segment into the indexes.
-                walk(&buf, w.active.first_id, |off, rec| {
-                    observer.appended(w.active.first_id, off, rec)
-                });
+                {
+                    let mut sink = observer.begin(w.active.first_id);
+                    walk(&buf, w.active.first_id, |off, rec| sink.add(off, rec));
+                }
                 w.recovered_len = buf.len() as u64;
                 w
             }

@@ -139,38 +139,48 @@ impl Log {
             // rejects the batch before anything is written.
             let mut buf = std::mem::take(&mut w.buf);
             buf.clear();
-            let mut offsets = Vec::with_capacity(records.len());
             let first = w.next_id;
             let n = records.len() as u64;
-            let mut recs = Vec::with_capacity(records.len());
-            for (i, nr) in records.into_iter().enumerate() {
-                let at = buf.len();
-                offsets.push(w.len + at as u64);
-                buf.resize(at + FRAME_HEADER_LEN, 0);
-                let rec = nr.into_record(first + i as u64, now);
-                if let Err(e) = codec::encode_into(&rec, &mut buf) {
-                    w.buf = buf;
-                    return Err(e);
+            let seg = w.active.first_id;
+            let (mut lo, mut hi) = (w.min_time, w.max_time);
+            // Encode and index in one pass; the index is taken back if the
+            // batch is not written after all.
+            let encoded = {
+                let mut sink = self.observer.begin(seg);
+                let mut res = Ok(());
+                for (i, nr) in records.into_iter().enumerate() {
+                    let at = buf.len();
+                    buf.resize(at + FRAME_HEADER_LEN, 0);
+                    let rec = nr.into_record(first + i as u64, now);
+                    let sr = StoredRecord::from_record(&rec);
+                    if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
+                        res = Err(e);
+                        break;
+                    }
+                    // The frame just encoded is the tail of `buf`.
+                    seal_frame_in_place(&mut buf[..], at);
+                    if w.len + buf.len() as u64 > u64::from(u32::MAX) || buf.len() > MAX_BATCH_BYTES
+                    {
+                        res = Err(Error::invalid(
+                            "batch",
+                            format!("over {MAX_BATCH_BYTES} bytes or past 4 GiB in one segment; split it"),
+                        ));
+                        break;
+                    }
+                    lo = lo.min(sr.time);
+                    hi = hi.max(sr.time);
+                    sink.add((w.len + at as u64) as u32, &sr);
                 }
-                // The frame just encoded is the tail of `buf`.
-                seal_frame_in_place(&mut buf[..], at);
-                if buf.len() > MAX_BATCH_BYTES {
-                    w.buf = Vec::new();
-                    return Err(Error::invalid(
-                        "batch",
-                        format!("over {MAX_BATCH_BYTES} bytes; split it"),
-                    ));
-                }
-                recs.push(rec);
-            }
-            if w.len + buf.len() as u64 > u64::from(u32::MAX) {
+                res
+            };
+            if let Err(e) = encoded {
+                self.observer.rewind(seg, w.count);
+                buf.clear();
                 w.buf = buf;
-                return Err(Error::invalid(
-                    "batch",
-                    "would grow the segment past 4 GiB; split it",
-                ));
+                return Err(e);
             }
             if let Err(e) = w.active.file.write_all_at(&buf, w.len) {
+                self.observer.rewind(seg, w.count);
                 // Leave no partial frame behind.
                 if let Err(e2) = w.active.file.set_len(w.len) {
                     w.failed = Some(format!(
@@ -182,16 +192,8 @@ impl Log {
                 return Err(Error::io("append to", &w.active.path, e));
             }
             w.hasher.update(&buf);
-            for (rec, &off) in recs.iter().zip(&offsets) {
-                let t = rec.time.as_micros();
-                w.min_time = w.min_time.min(t);
-                w.max_time = w.max_time.max(t);
-                self.observer.appended(
-                    w.active.first_id,
-                    off as u32,
-                    &StoredRecord::from_record(rec),
-                );
-            }
+            w.min_time = lo;
+            w.max_time = hi;
             w.len += buf.len() as u64;
             w.count += n;
             w.next_id += n;
