@@ -1270,8 +1270,9 @@ fn help_texts_have_examples() {
 /// `AUDITLOG_RATE_RECORDS` (default 1,000,000) workload records as NDJSON,
 /// times the library's own `append_batch` on the same records (parsed
 /// beforehand, batches of 4096, durability always), then `auditlog ingest`
-/// of the file (the whole process, wall clock), and asserts the CLI reaches
-/// 70% of the library's rate. Run in release:
+/// of the file (the whole process, wall clock), best of
+/// `AUDITLOG_RATE_ROUNDS` (default 3) interleaved rounds each, and asserts
+/// the CLI reaches 70% of the library's rate. Run in release:
 /// `cargo test --release --test cli -- --ignored --nocapture ingest_rate`.
 #[test]
 #[ignore]
@@ -1296,9 +1297,14 @@ fn ingest_rate_vs_library() {
         .map(|l| NewRecord::from_json(l).unwrap())
         .collect();
     drop(text);
+    let rounds: u32 = std::env::var("AUDITLOG_RATE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let extra = std::env::var("AUDITLOG_RATE_ARGS").unwrap_or_default();
     let mut lib_best = f64::MAX;
     let mut cli_best = f64::MAX;
-    for round in 0..2 {
+    for round in 0..rounds {
         let lib_dir = dir.path().join(format!("lib{round}"));
         let log = Options::new(&lib_dir).open().unwrap();
         let batches: Vec<Vec<NewRecord>> = records.chunks(4096).map(<[_]>::to_vec).collect();
@@ -1313,11 +1319,15 @@ fn ingest_rate_vs_library() {
 
         let cli_dir = dir.path().join(format!("cli{round}"));
         let t = Instant::now();
-        let out = run(&cli_dir, &["ingest", file.to_str().unwrap()]);
+        let mut args = vec!["ingest", file.to_str().unwrap()];
+        args.extend(extra.split_whitespace());
+        let out = run(&cli_dir, &args);
         let cli = t.elapsed().as_secs_f64();
         out.ok();
         cli_best = cli_best.min(cli);
         assert_eq!(open(&cli_dir).stats().unwrap().records, n);
+        std::fs::remove_dir_all(&lib_dir).unwrap();
+        std::fs::remove_dir_all(&cli_dir).unwrap();
         println!(
             "round {round}: library {:.0} records/s ({lib:.2} s), CLI {:.0} records/s ({cli:.2} s), ratio {:.2}",
             n as f64 / lib,

@@ -2,19 +2,22 @@
 //! batches.
 //!
 //! A pipeline keeps the engine busy: one thread reads the inputs and cuts
-//! them into chunks of lines, parse threads turn chunks into records
-//! ([`NewRecord::from_json`]), and the main thread appends the chunks in
-//! input order with [`AuditLog::append_batch`] (one batch per chunk), so
-//! parsing the next chunks overlaps appending (and fsyncing) this one.
+//! them into chunks of lines; worker threads parse chunks
+//! ([`NewRecord::from_json`]) in parallel and append them one after the
+//! other in input order ([`AuditLog::append_batch`], one batch per chunk;
+//! see [`Shared`] for who appends). So parsing the next chunks overlaps
+//! appending (and fsyncing) this one.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Instant;
+
+use indicatif::ProgressBar;
 
 use auditlog::{AuditLog, NewRecord, Timestamp};
 
@@ -61,9 +64,9 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch: u64,
 
-    /// Threads parsing JSON [default: the number of CPUs minus one, at least 1].
+    /// Threads parsing and appending in turn [default: the number of CPUs, 2 to 4].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
-    parse_threads: Option<u64>,
+    threads: Option<u64>,
 }
 
 /// Longest line read (a record is at most 1 MiB encoded; JSON escapes can
@@ -93,7 +96,7 @@ struct RawChunk {
     data: Vec<u8>,
     /// Each line's byte range in `data` (without its line end); `None`
     /// for a line over [`MAX_LINE`] (not kept).
-    lines: Vec<Option<(usize, usize)>>,
+    lines: Lines,
     /// Input bytes the chunk covers.
     bytes: u64,
 }
@@ -120,7 +123,39 @@ struct Parsed {
     bytes: u64,
 }
 
-type Item = (u64, Result<Parsed, CliError>);
+/// What the reader hands the workers, in input order.
+enum Work {
+    Chunk(RawChunk),
+    /// Reading failed; this is the chunk sequence number it takes.
+    Fail(u64, CliError),
+}
+
+/// Chunk buffers handed back by the parse threads for the reader to reuse
+/// (fresh megabyte-sized buffers for every chunk cost more than parsing
+/// a few lines).
+#[derive(Default)]
+struct Pool(Mutex<Vec<(Vec<u8>, Lines)>>);
+
+/// Each line's byte range in a chunk (`None`: a line too long to keep).
+type Lines = Vec<Option<(usize, usize)>>;
+
+impl Pool {
+    const KEEP: usize = 16;
+
+    fn take(&self, batch: usize) -> (Vec<u8>, Lines) {
+        let got = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        got.unwrap_or_else(|| (Vec::with_capacity(2 << 20), Vec::with_capacity(batch)))
+    }
+
+    fn give(&self, mut data: Vec<u8>, mut lines: Lines) {
+        data.clear();
+        lines.clear();
+        let mut v = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if v.len() < Self::KEEP {
+            v.push((data, lines));
+        }
+    }
+}
 
 pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     let inputs = open_inputs(&args.files)?;
@@ -137,49 +172,74 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     };
 
     let log = g.open_rw()?;
-    let workers = args.parse_threads.map_or_else(
-        || {
-            thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1))
-                .max(1)
-        },
+    let workers = args.threads.map_or_else(
+        || thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4)),
         |n| n as usize,
     );
     let batch = args.batch as usize;
-    let (raw_tx, raw_rx) = sync_channel::<RawChunk>(workers * 2);
-    let (out_tx, out_rx) = sync_channel::<Item>(workers * 2 + 2);
+    let (tx, rx) = sync_channel::<Work>(workers);
+    let pool = Arc::new(Pool::default());
     {
-        let out_tx = out_tx.clone();
+        // Not joined: it may be blocked reading a stdin that never ends
+        // when a bad line stops ingest; it ends when the process does.
+        let pool = pool.clone();
         thread::Builder::new()
             .name("ingest-read".into())
-            .spawn(move || read_inputs(inputs, batch, &raw_tx, &out_tx))
+            .spawn(move || read_inputs(inputs, batch, &tx, &pool))
             .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
     }
-    let raw_rx = Arc::new(Mutex::new(raw_rx));
-    for i in 0..workers {
-        let (rx, tx) = (raw_rx.clone(), out_tx.clone());
-        thread::Builder::new()
-            .name(format!("ingest-parse-{i}"))
-            .spawn(move || parse_chunks(&rx, &tx))
-            .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
-    }
-    drop(out_tx);
 
     let pb = progress(total_bytes, true);
     let started = Instant::now();
-    let mut st = State {
-        log: &log,
-        stored: 0,
-        first_id: None,
-        last_id: 0,
-        skipped: 0,
-        reject: None,
-        reject_path: args
-            .reject
-            .clone()
-            .unwrap_or_else(|| g.data.join(format!("rejects-{}.ndjson", unix_now()))),
+    let shared = Shared {
+        queue: Mutex::new(Queue {
+            next: 0,
+            ready: BTreeMap::new(),
+            appending: false,
+            stopped: false,
+        }),
+        moved: Condvar::new(),
+        turn: Mutex::new(Turn {
+            stop: None,
+            st: State {
+                log: &log,
+                stored: 0,
+                first_id: None,
+                last_id: 0,
+                skipped: 0,
+                reject: None,
+                reject_path: args
+                    .reject
+                    .clone()
+                    .unwrap_or_else(|| g.data.join(format!("rejects-{}.ndjson", unix_now()))),
+            },
+        }),
+        max_ready: workers * 2,
+        skip_invalid: args.skip_invalid,
+        locate: &locate,
+        pb: &pb,
     };
-    let res = st.consume(&out_rx, args.skip_invalid, &locate, &pb);
+    let rx = Mutex::new(rx);
+    let spawned = thread::scope(|s| {
+        for i in 0..workers {
+            let (sh, rx, pool) = (&shared, &rx, &*pool);
+            thread::Builder::new()
+                .name(format!("ingest-{i}"))
+                .spawn_scoped(s, move || worker(sh, rx, pool))
+                .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
+        }
+        Ok::<(), CliError>(())
+    });
+    // The reader's next send fails from here on.
+    drop(rx);
+    let Turn { stop, mut st, .. } = shared
+        .turn
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let res = match (spawned, stop) {
+        (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+        (Ok(()), None) => Ok(()),
+    };
     pb.finish_and_clear();
     // Whatever happened, what was stored is made durable before saying so.
     let synced = log.sync();
@@ -249,20 +309,18 @@ fn input_size(files: &[PathBuf]) -> Option<u64> {
 }
 
 /// The reader thread: cuts the inputs into chunks of at most `batch` lines.
-fn read_inputs(
-    inputs: Vec<Input>,
-    batch: usize,
-    raw: &SyncSender<RawChunk>,
-    out: &SyncSender<Item>,
-) {
+fn read_inputs(inputs: Vec<Input>, batch: usize, raw: &SyncSender<Work>, pool: &Pool) {
     let mut seq = 0u64;
-    let new_chunk = |seq: u64, input: usize, first_line: u64| RawChunk {
-        seq,
-        input,
-        first_line,
-        data: Vec::with_capacity(1 << 20),
-        lines: Vec::with_capacity(batch),
-        bytes: 0,
+    let new_chunk = |seq: u64, input: usize, first_line: u64| {
+        let (data, lines) = pool.take(batch);
+        RawChunk {
+            seq,
+            input,
+            first_line,
+            data,
+            lines,
+            bytes: 0,
+        }
     };
     for (idx, input) in inputs.into_iter().enumerate() {
         let mut r = BufReader::with_capacity(1 << 20, input.reader);
@@ -283,15 +341,15 @@ fn read_inputs(
                         chunk.data.truncate(start);
                     }
                     if !chunk.lines.is_empty() {
-                        if raw.send(chunk).is_err() {
+                        if raw.send(Work::Chunk(chunk)).is_err() {
                             return;
                         }
                         seq += 1;
                     }
-                    let _ = out.send((
+                    let _ = raw.send(Work::Fail(
                         seq,
-                        Err(CliError::io("read", &input.name, e)
-                            .context(format!("after line {}", line_no - 1))),
+                        CliError::io("read", &input.name, e)
+                            .context(format!("after line {}", line_no - 1)),
                     ));
                     return;
                 }
@@ -330,7 +388,7 @@ fn read_inputs(
                     let full = std::mem::replace(&mut chunk, new_chunk(seq + 1, idx, line_no));
                     seq += 1;
                     start = 0;
-                    if raw.send(full).is_err() {
+                    if raw.send(Work::Chunk(full)).is_err() {
                         return;
                     }
                 }
@@ -342,7 +400,7 @@ fn read_inputs(
         }
         if !chunk.lines.is_empty() {
             seq += 1;
-            if raw.send(chunk).is_err() {
+            if raw.send(Work::Chunk(chunk)).is_err() {
                 return;
             }
         }
@@ -363,24 +421,141 @@ fn end_line(chunk: &mut RawChunk, start: &mut usize, long: &mut bool) {
     *long = false;
 }
 
-/// A parse thread: chunks in, records out.
-fn parse_chunks(rx: &Mutex<Receiver<RawChunk>>, tx: &SyncSender<Item>) {
-    loop {
-        let chunk = {
-            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            match rx.recv() {
-                Ok(c) => c,
-                Err(_) => return,
+/// What the workers share.
+///
+/// Parsed chunks wait in `queue` until they are next in input order.
+/// Whoever hands in a chunk while nobody is appending becomes the appender
+/// and appends every chunk that is next, in order, until the next one is
+/// not parsed yet (flat combining): no thread ever sleeps waiting for its
+/// turn, and appends follow each other without a hand-over.
+struct Shared<'a> {
+    queue: Mutex<Queue>,
+    /// Signalled when the queue shrinks or ingest stops.
+    moved: Condvar,
+    /// Locked by the appender only.
+    turn: Mutex<Turn<'a>>,
+    /// Most parsed chunks waiting (bounds memory).
+    max_ready: usize,
+    skip_invalid: bool,
+    locate: &'a (dyn Fn(usize, u64) -> String + Sync),
+    pb: &'a ProgressBar,
+}
+
+struct Queue {
+    /// The sequence number of the chunk to append next.
+    next: u64,
+    ready: BTreeMap<u64, Result<Parsed, CliError>>,
+    /// Whether a worker is appending.
+    appending: bool,
+    stopped: bool,
+}
+
+struct Turn<'a> {
+    /// Why ingest stopped.
+    stop: Option<CliError>,
+    st: State<'a>,
+}
+
+impl<'a> Shared<'a> {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn turn(&self) -> MutexGuard<'_, Turn<'a>> {
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands in chunk `seq`; true when the caller is now the appender.
+    /// Waits while too many chunks are waiting (never for the next one).
+    fn hand_in(&self, seq: u64, item: Result<Parsed, CliError>) -> bool {
+        let mut q = self.queue();
+        while q.ready.len() >= self.max_ready && seq != q.next && !q.stopped {
+            q = self.moved.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+        if q.stopped {
+            return false;
+        }
+        q.ready.insert(seq, item);
+        if q.appending {
+            return false;
+        }
+        q.appending = true;
+        true
+    }
+
+    /// The appender's next chunk, or `None` (and no appender any more).
+    fn take_next(&self) -> Option<Result<Parsed, CliError>> {
+        let mut q = self.queue();
+        let next = q.next;
+        match q.ready.remove(&next) {
+            Some(item) if !q.stopped => {
+                q.next += 1;
+                drop(q);
+                self.moved.notify_all();
+                Some(item)
             }
-        };
-        let seq = chunk.seq;
-        if tx.send((seq, Ok(parse_chunk(chunk)))).is_err() {
-            return;
+            _ => {
+                q.appending = false;
+                None
+            }
+        }
+    }
+
+    fn stop(&self) {
+        let mut q = self.queue();
+        q.stopped = true;
+        q.ready.clear();
+        drop(q);
+        self.moved.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.queue().stopped
+    }
+
+    /// Appends chunks while the next one is ready.
+    fn append_ready(&self) {
+        while let Some(item) = self.take_next() {
+            let mut t = self.turn();
+            let res = match item {
+                Ok(p) => t.st.apply(p, self.skip_invalid, self.locate, self.pb),
+                Err(e) => Err(t.st.stop(e)),
+            };
+            if let Err(e) = res {
+                t.stop = Some(e);
+                drop(t);
+                self.stop();
+                return;
+            }
         }
     }
 }
 
-fn parse_chunk(c: RawChunk) -> Parsed {
+/// A worker: takes the next chunk, parses it, hands it in, and appends
+/// while it is the appender.
+fn worker(sh: &Shared<'_>, rx: &Mutex<Receiver<Work>>, pool: &Pool) {
+    loop {
+        if sh.stopped() {
+            return;
+        }
+        let work = {
+            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+            match rx.recv() {
+                Ok(w) => w,
+                Err(_) => return,
+            }
+        };
+        let (seq, item) = match work {
+            Work::Chunk(c) => (c.seq, Ok(parse_chunk(c, pool))),
+            Work::Fail(seq, e) => (seq, Err(e)),
+        };
+        if sh.hand_in(seq, item) {
+            sh.append_ready();
+        }
+    }
+}
+
+fn parse_chunk(c: RawChunk, pool: &Pool) -> Parsed {
     let mut records = Vec::with_capacity(c.lines.len());
     let mut bad = Vec::new();
     for (i, range) in c.lines.iter().enumerate() {
@@ -408,12 +583,19 @@ fn parse_chunk(c: RawChunk) -> Parsed {
             }),
         }
     }
+    let last_line = c.first_line + c.lines.len() as u64 - 1;
+    let data = if bad.is_empty() {
+        pool.give(c.data, c.lines);
+        Vec::new()
+    } else {
+        c.data
+    };
     Parsed {
         input: c.input,
         first_line: c.first_line,
-        last_line: c.first_line + c.lines.len() as u64 - 1,
+        last_line,
         records,
-        data: if bad.is_empty() { Vec::new() } else { c.data },
+        data,
         bad,
         bytes: c.bytes,
     }
@@ -441,56 +623,37 @@ struct State<'a> {
 }
 
 impl State<'_> {
-    /// Appends the parsed chunks in input order until the end or the first
-    /// error (a bad line without --skip-invalid).
-    fn consume(
+    /// Appends one parsed chunk (in its turn); an error stops ingest (a bad
+    /// line without --skip-invalid, a failed append).
+    fn apply(
         &mut self,
-        rx: &Receiver<Item>,
+        mut p: Parsed,
         skip_invalid: bool,
         locate: &dyn Fn(usize, u64) -> String,
-        pb: &indicatif::ProgressBar,
+        pb: &ProgressBar,
     ) -> Result<(), CliError> {
-        let mut waiting: BTreeMap<u64, Result<Parsed, CliError>> = BTreeMap::new();
-        let mut next = 0u64;
-        loop {
-            let item = loop {
-                if let Some(item) = waiting.remove(&next) {
-                    break Some(item);
-                }
-                match rx.recv() {
-                    Ok((seq, item)) => {
-                        waiting.insert(seq, item);
-                    }
-                    Err(_) => break None,
-                }
-            };
-            let Some(item) = item else {
-                return Ok(());
-            };
-            next += 1;
-            let mut p = item.map_err(|e| self.stop(e))?;
-            if !p.bad.is_empty() && !skip_invalid {
-                let b = &p.bad[0];
-                let keep = b.records_before;
-                let (input, line, reason) = (p.input, b.line, b.reason.clone());
-                let mut good = std::mem::take(&mut p.records);
-                good.truncate(keep);
-                self.append(good, &p, locate)?;
-                return Err(CliError::usage(format!(
-                    "{}: {reason}; {} stored (durably), nothing after it \
-                     (--skip-invalid skips bad lines)",
-                    locate(input, line),
-                    stored_before(self.stored),
-                )));
-            }
-            for b in &p.bad {
-                self.reject_line(b, &p.data, &locate(p.input, b.line))?;
-            }
-            let records = std::mem::take(&mut p.records);
-            self.append(records, &p, locate)?;
-            pb.inc(p.bytes);
-            pb.set_message(format!("{} records", thousands(self.stored)));
+        if !p.bad.is_empty() && !skip_invalid {
+            let b = &p.bad[0];
+            let keep = b.records_before;
+            let (input, line, reason) = (p.input, b.line, b.reason.clone());
+            let mut good = std::mem::take(&mut p.records);
+            good.truncate(keep);
+            self.append(good, &p, locate)?;
+            return Err(CliError::usage(format!(
+                "{}: {reason}; {} stored (durably), nothing after it \
+                 (--skip-invalid skips bad lines)",
+                locate(input, line),
+                stored_before(self.stored),
+            )));
         }
+        for b in &p.bad {
+            self.reject_line(b, &p.data, &locate(p.input, b.line))?;
+        }
+        let records = std::mem::take(&mut p.records);
+        self.append(records, &p, locate)?;
+        pb.inc(p.bytes);
+        pb.set_message(format!("{} records", thousands(self.stored)));
+        Ok(())
     }
 
     fn append(
