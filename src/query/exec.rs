@@ -500,9 +500,9 @@ impl ByTime {
             pending.push((if desc { hi } else { lo }, seg));
         }
         if desc {
-            pending.sort_by(|a, b| b.0.cmp(&a.0));
+            pending.sort_by_key(|b| std::cmp::Reverse(b.0));
         } else {
-            pending.sort_by(|a, b| a.0.cmp(&b.0));
+            pending.sort_by_key(|a| a.0);
         }
         ByTime {
             ctx,
@@ -548,10 +548,9 @@ impl ByTime {
             let mut sc = self.ctx.candidates(&seg)?;
             if self.desc {
                 sc.cands
-                    .sort_unstable_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+                    .sort_unstable_by_key(|b| std::cmp::Reverse((b.time, b.id)));
             } else {
-                sc.cands
-                    .sort_unstable_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+                sc.cands.sort_unstable_by_key(|a| (a.time, a.id));
             }
             if sc.cands.is_empty() {
                 continue;

@@ -16,6 +16,7 @@ pub mod fault;
 pub mod fs;
 
 /// An open file: positional reads and writes, sync, truncate.
+#[allow(clippy::len_without_is_empty)] // `len` is a fallible I/O call, not a collection size
 pub trait StorageFile: Send + Sync {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
     /// (0 at end of file).
