@@ -477,7 +477,7 @@ async fn log_requests(req: Request, next: Next) -> Response {
         .map_or("-", |u| u.0.as_str());
     let code = resp.extensions().get::<LoggedCode>().map(|c| c.0);
     let status = resp.status().as_u16();
-    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let ms = (start.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     if status >= 500 {
         tracing::warn!(target: "auditlog::http", %method, %path, user, status, code, duration_ms = ms, "request");
     } else {
