@@ -256,9 +256,9 @@ mod tests {
             "{{\"customer\":10,\"person\":\"{s}\",\"source\":\"{s}\",\"action\":\"{s}\",\"object\":\"{s}\",\"name\":\"{s}\",\"old\":\"{s}\",\"new\":\"{s}\",\"args\":{args}}}"
         );
         let body = format!("{{\"customer\":10}}\n{line}\n");
-        let e = parse_ndjson(body.as_bytes(), &writer(), &Tree)
-            .err()
-            .expect("an oversize record must be refused");
+        let Err(e) = parse_ndjson(body.as_bytes(), &writer(), &Tree) else {
+            panic!("an oversize record must be refused")
+        };
         assert_eq!((e.status, e.line), (400, Some(2)), "{e}");
         assert!(e.message.contains("limit"), "{e}");
     }
