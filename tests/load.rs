@@ -49,10 +49,10 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Samples RSS every 200 ms until stopped; returns (min, max) MiB.
+/// Samples RSS every 200 ms until stopped.
 struct RssSampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(f64, f64)>,
+    thread: std::thread::JoinHandle<Vec<f64>>,
 }
 
 impl RssSampler {
@@ -60,21 +60,26 @@ impl RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
-            let (mut lo, mut hi) = (f64::MAX, 0.0f64);
+            let mut samples = Vec::new();
             while !s.load(Ordering::Relaxed) {
-                let m = rss_mib();
-                lo = lo.min(m);
-                hi = hi.max(m);
+                samples.push(rss_mib());
                 std::thread::sleep(Duration::from_millis(200));
             }
-            (lo, hi)
+            samples
         });
         RssSampler { stop, thread }
     }
 
-    fn finish(self) -> (f64, f64) {
+    /// (min, max, the samples at each tenth of the run) in MiB.
+    fn finish(self) -> (f64, f64, Vec<f64>) {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap()
+        let s = self.thread.join().unwrap();
+        let lo = s.iter().copied().fold(f64::MAX, f64::min);
+        let hi = s.iter().copied().fold(0.0, f64::max);
+        let tenths = (1..=10)
+            .filter_map(|k| s.get((s.len() * k / 10).saturating_sub(1)).copied())
+            .collect();
+        (lo, hi, tenths)
     }
 }
 
@@ -309,7 +314,7 @@ fn load_64_listers_8_ingesters() {
         ing.merge(h.join().unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let (rss_lo, rss_hi) = sampler.finish();
+    let (rss_lo, rss_hi, rss_tenths) = sampler.finish();
 
     // Every acknowledged id is listed afterwards (through the API).
     let acked: Vec<u64> = std::mem::take(&mut *acked.lock().unwrap());
@@ -339,7 +344,10 @@ fn load_64_listers_8_ingesters() {
         ingested_records.load(Ordering::Relaxed),
         ingested_records.load(Ordering::Relaxed) as f64 / elapsed
     );
-    println!("resident memory: {rss_before:.0} MiB before, {rss_lo:.0}..{rss_hi:.0} MiB during");
+    println!(
+        "resident memory: {rss_before:.0} MiB before, {rss_lo:.0}..{rss_hi:.0} MiB during; at each tenth of the run: {}",
+        rss_tenths.iter().map(|m| format!("{m:.0}")).collect::<Vec<_>>().join(" ")
+    );
     println!(
         "acknowledged {} ids, listed afterwards {} (in {verify_s:.1} s), missing {missing}",
         acked.len(),
@@ -413,7 +421,7 @@ fn million_row_answer_streams_in_flat_memory() {
         tail = joined[joined.len().saturating_sub(5)..].to_vec();
     }
     let secs = t.elapsed().as_secs_f64();
-    let (lo, hi) = sampler.finish();
+    let (lo, hi, _) = sampler.finish();
     println!(
         "\n== one audit/list answer of {rows} rows, {:.0} MiB, in {secs:.1} s ({:.0} rows/s); resident memory {rss_before:.0} MiB before, {lo:.0}..{hi:.0} MiB while streaming",
         bytes as f64 / (1 << 20) as f64,

@@ -246,6 +246,10 @@ struct StateInner {
     log: AuditLog,
     users: SharedUsers,
     cache: AuthCache,
+    /// Bounds concurrent argon2 verifications (each takes ~19 MiB and a
+    /// CPU for tens of milliseconds): a flood of logins queues here
+    /// instead of exhausting memory on the blocking pool.
+    password_checks: tokio::sync::Semaphore,
     row_cap: u64,
     max_body_bytes: usize,
     max_form_bytes: usize,
@@ -270,6 +274,9 @@ impl AppState {
                 log,
                 users,
                 cache: AuthCache::new(cfg.auth_cache_ttl),
+                password_checks: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+                ),
                 row_cap: cfg.row_cap,
                 max_body_bytes: cfg.max_body_bytes,
                 max_form_bytes: cfg.max_form_bytes,
@@ -301,6 +308,12 @@ impl AppState {
         if let Some(u) = self.inner.cache.get(&users, &username, password.expose()) {
             return Ok(u);
         }
+        let _permit = self
+            .inner
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| AuthError::new("the server is shutting down"))?;
         let st = self.clone();
         tokio::task::spawn_blocking(move || {
             let r = auth::verify_password(&users, &username, password.expose());
