@@ -291,6 +291,24 @@ fn enswitch_every_parameter_matches_the_reference() {
         &sys,
     );
     assert!(with_archive > without, "{with_archive} > {without}");
+    // Answers longer than the rows read ahead (1000) are counted first:
+    // exactly at the cap they stream, one row over they are refused.
+    assert!(without > 1000);
+    let cap = without as u64;
+    for (cap, want) in [(cap, 200), (cap - 1, 400)] {
+        let srv = Server::start(fx.log.clone(), ServeConfig::new(&fx.users).row_cap(cap));
+        let (st, v) = ens(
+            &srv.url,
+            "arch",
+            &format!("start={ALL_TIME};customer=system"),
+        );
+        assert_eq!(st, want, "cap {cap}: {}", v["responses"]);
+        if st == 400 {
+            assert_eq!(v["responses"][0]["key"], "end");
+        } else {
+            assert_eq!(v["data"].as_array().unwrap().len(), without);
+        }
+    }
     // `&` separators, and a POST form body.
     let q = sys
         .clone()
@@ -411,6 +429,15 @@ fn enswitch_error_codes() {
         .contains("narrower"));
     let few = format!("{s};customer=system;column=id;value={}", fx.all[5].0.id);
     assert_eq!(ens(&capped.url, "top", &few).0, 200);
+    // Exactly at the cap is allowed; one row over is not.
+    for (cap, want) in [(400, 200), (399, 400)] {
+        let srv = Server::start(fx.log.clone(), ServeConfig::new(&fx.users).row_cap(cap));
+        let (st, v) = ens(&srv.url, "top", &format!("{s};customer=system"));
+        assert_eq!(st, want, "cap {cap}");
+        if st == 200 {
+            assert_eq!(v["data"].as_array().unwrap().len(), 400);
+        }
+    }
     // A form body over the limit: 413 in the envelope.
     let (st, v) = ens_send(
         client()

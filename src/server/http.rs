@@ -697,22 +697,36 @@ async fn enswitch_inner(
     // are in neither.
     query.until_id = Some(st.log().last_id());
 
+    // Read the first rows; only an answer that does not end within them
+    // is counted (for the row cap) before it streams, so a small answer
+    // costs one pass over the log, not two.
     let log = st.log().clone();
-    let counted = query.clone();
-    let count = blocking(move || log.count(&counted))
-        .await
-        .map_err(|e| internal_enswitch(&e))?;
     let cap = st.inner.row_cap;
+    let prefetch = PREFETCH_ROWS.min(usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1));
+    let (first, rest) = blocking(move || {
+        let mut rows = log.query(&query)?;
+        let mut first = Vec::new();
+        for row in rows.by_ref() {
+            first.push(row?);
+            if first.len() >= prefetch {
+                let count = log.count(&query)?;
+                return Ok((first, Some((rows, count))));
+            }
+        }
+        Ok((first, None))
+    })
+    .await
+    .map_err(|e| internal_enswitch(&e))?;
+    let count = rest.as_ref().map_or(first.len() as u64, |(_, c)| *c);
     if count > cap {
         return Err(EnswitchError::too_many_rows(count, cap));
     }
-    let log = st.log().clone();
     let body = stream::blocking_body(move |sink| {
-        let rows = log.query(&query)?;
         sink.buf()
             .extend_from_slice(enswitch::envelope_head().as_bytes());
         let mut w = RowWriter::new();
-        for row in rows {
+        let tail = rest.into_iter().flat_map(|(rows, _)| rows);
+        for row in first.into_iter().map(Ok).chain(tail) {
             let r = row?;
             w.push(sink.buf(), &r);
             if !sink.flush_if_full() {
@@ -728,6 +742,10 @@ async fn enswitch_inner(
     .map_err(|e| internal_enswitch(&e))?;
     Ok(json_response(StatusCode::OK, body))
 }
+
+/// Rows an `audit/list` answer reads before deciding whether it must be
+/// counted first (at most this many records are held per request).
+const PREFETCH_ROWS: usize = 1000;
 
 fn internal_enswitch(e: &Error) -> EnswitchError {
     tracing::error!(target: "auditlog::http", error = %e, "audit/list failed");
@@ -807,12 +825,17 @@ async fn vox_inner(
             query.until_id = Some(log.last_id());
             let with_total = r.with_total_count;
             let (rows, total) = blocking(move || {
-                let total = if with_total {
-                    Some(log.count(&query)?)
-                } else {
-                    None
-                };
                 let rows = log.query(&query)?.collect::<Result<Vec<_>>>()?;
+                // A page that is not full ends the result: the total
+                // follows without counting (unless it is empty past an
+                // offset, where the total is unknown).
+                let short = (rows.len() as u64) < query.limit.unwrap_or(u64::MAX)
+                    && (!rows.is_empty() || query.offset == 0);
+                let total = match (with_total, short) {
+                    (false, _) => None,
+                    (true, true) => Some(query.offset + rows.len() as u64),
+                    (true, false) => Some(log.count(&query)?),
+                };
                 Ok((rows, total))
             })
             .await
