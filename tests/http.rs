@@ -735,6 +735,32 @@ fn voximplant_get_audit_log_matches_the_reference() {
         v,
         json!({"result": [], "count": 0, "total_count": all3.len()})
     );
+    // Past the end: an empty page still knows the total; a short last
+    // page too.
+    let past = (all3.len() + 5).to_string();
+    let v = vox(
+        url,
+        &tok,
+        How::GetPath,
+        "GetAuditLog",
+        &[("from_date", &from), ("to_date", &to), ("offset", &past)],
+    );
+    assert_eq!(
+        v,
+        json!({"result": [], "count": 0, "total_count": all3.len()})
+    );
+    let near = (all3.len() - 3).to_string();
+    let v = vox(
+        url,
+        &tok,
+        How::GetPath,
+        "GetAuditLog",
+        &[("from_date", &from), ("to_date", &to), ("offset", &near)],
+    );
+    assert_eq!(
+        (v["count"].clone(), v["total_count"].clone()),
+        (json!(3), json!(all3.len()))
+    );
     let v = vox(
         url,
         &tok,
