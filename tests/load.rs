@@ -9,7 +9,8 @@
 //! windows and column searches, Voximplant `GetAuditLog` pages) while 8
 //! clients ingest NDJSON batches, for `AUDITLOG_LOAD_SECS` seconds (default
 //! 60) over a preloaded log (`AUDITLOG_LOAD_PRELOAD` records, default
-//! 200,000) with `Durability::Always`. Guards against errors under load and
+//! 200,000) with `Durability::Always` (`AUDITLOG_LOAD_INGESTERS` changes
+//! the number of ingesting clients). Guards against errors under load and
 //! lost acknowledged records: it fails on any error, and checks that every
 //! acknowledged id is listed afterwards through the API. Prints requests/s
 //! and latency percentiles per kind, and the process's resident memory.
@@ -39,12 +40,14 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Resident memory of this process, in MiB.
+/// Resident anonymous memory (heap and stacks) of this process, in MiB.
+/// File-backed pages (the memory-mapped sealed segments, which the kernel
+/// may drop at any time) are left out.
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("RssAnon:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -243,7 +246,7 @@ fn load_64_listers_8_ingesters() {
     // 8 ingesting clients, each at most 20 batches of 50 records a second.
     let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
     let ingested_records = Arc::new(AtomicU64::new(0));
-    let ingesters: Vec<_> = (0..8u64)
+    let ingesters: Vec<_> = (0..env_u64("AUDITLOG_LOAD_INGESTERS", 8))
         .map(|w| {
             let url = url.clone();
             let acked = acked.clone();
@@ -345,7 +348,7 @@ fn load_64_listers_8_ingesters() {
         ingested_records.load(Ordering::Relaxed) as f64 / elapsed
     );
     println!(
-        "resident memory: {rss_before:.0} MiB before, {rss_lo:.0}..{rss_hi:.0} MiB during; at each tenth of the run: {}",
+        "resident anonymous memory: {rss_before:.0} MiB before, {rss_lo:.0}..{rss_hi:.0} MiB during; at each tenth of the run: {}",
         rss_tenths.iter().map(|m| format!("{m:.0}")).collect::<Vec<_>>().join(" ")
     );
     println!(
@@ -369,7 +372,7 @@ fn load_64_listers_8_ingesters() {
         acked.len(),
         "listed records nobody acknowledged"
     );
-    assert!(total > 0 && !acked.is_empty());
+    assert!(total > 0);
     srv.stop().unwrap();
 }
 
@@ -423,7 +426,7 @@ fn million_row_answer_streams_in_flat_memory() {
     let secs = t.elapsed().as_secs_f64();
     let (lo, hi, _) = sampler.finish();
     println!(
-        "\n== one audit/list answer of {rows} rows, {:.0} MiB, in {secs:.1} s ({:.0} rows/s); resident memory {rss_before:.0} MiB before, {lo:.0}..{hi:.0} MiB while streaming",
+        "\n== one audit/list answer of {rows} rows, {:.0} MiB, in {secs:.1} s ({:.0} rows/s); resident anonymous memory {rss_before:.0} MiB before, {lo:.0}..{hi:.0} MiB while streaming",
         bytes as f64 / (1 << 20) as f64,
         rows as f64 / secs
     );
