@@ -534,8 +534,10 @@ pub struct Row {
     pub target: Option<Target>,
     /// Whether the goal is met (absent without a goal or a figure).
     pub pass: Option<bool>,
-    /// Rows returned (queries, export, listing).
+    /// Rows our engine returned (queries, export, listing).
     pub rows: Option<u64>,
+    /// Rows SQLite returned (queries, export, listing).
+    pub sqlite_rows: Option<u64>,
     /// Every timed sample of ours, in the row's unit.
     pub ours_samples: Vec<f64>,
     /// Every timed sample of SQLite, in the row's unit.
@@ -555,6 +557,7 @@ impl Row {
             target: None,
             pass: None,
             rows: None,
+            sqlite_rows: None,
             ours_samples: Vec::new(),
             sqlite_samples: Vec::new(),
         }
@@ -577,6 +580,11 @@ impl Row {
 
     fn rows(mut self, n: u64) -> Self {
         self.rows = Some(n);
+        self
+    }
+
+    fn sqlite_rows(mut self, n: Option<u64>) -> Self {
+        self.sqlite_rows = n;
         self
     }
 
@@ -1100,8 +1108,10 @@ impl Bench<'_> {
         // Warm-up, and the full comparison.
         let ours = kind.run_ours(log, qs)?;
         let rows = ours.len() as u64;
+        let mut sqlite_rows = None;
         if let Some(db) = db {
             let theirs = kind.run_sqlite(db, qs)?;
+            sqlite_rows = Some(theirs.len() as u64);
             if let Some(m) = compare_rows(kind.label(), &ours, &theirs) {
                 self.mismatch(m);
             }
@@ -1141,6 +1151,7 @@ impl Bench<'_> {
             )
             .samples(o, s)
             .rows(rows)
+            .sqlite_rows(sqlite_rows)
             .target(Target::RatioAtLeast(1.0))
             .finish(true),
         );
@@ -1156,6 +1167,7 @@ impl Bench<'_> {
         }
         let (mut o, mut s) = (Vec::new(), Vec::new());
         let (mut ours_sum, mut theirs_sum) = (None, None);
+        let (mut ours_rows, mut sqlite_rows) = (0, None);
         for _ in 0..self.cfg.repeats {
             let t = Instant::now();
             let (rows, sum) = self.export_one(&edir.join("ours.csv"), |w| {
@@ -1167,6 +1179,7 @@ impl Bench<'_> {
                 )
             })?;
             o.push(rows as f64 / t.elapsed().as_secs_f64());
+            ours_rows = rows;
             if rows != n {
                 self.mismatch(format!("export: ours wrote {rows} rows of {n}"));
             }
@@ -1176,6 +1189,7 @@ impl Bench<'_> {
                 let (rows, sum) =
                     self.export_one(&edir.join("sqlite.csv"), |w| db.export_csv(w))?;
                 s.push(rows as f64 / t.elapsed().as_secs_f64());
+                sqlite_rows = Some(rows);
                 if rows != n {
                     self.mismatch(format!("export: SQLite wrote {rows} rows of {n}"));
                 }
@@ -1207,7 +1221,8 @@ impl Bench<'_> {
                 Better::Higher,
             )
             .samples(o, s)
-            .rows(n)
+            .rows(ours_rows)
+            .sqlite_rows(sqlite_rows)
             .target(Target::RatioAtLeast(1.5))
             .finish(true),
         );
@@ -1256,6 +1271,7 @@ impl Bench<'_> {
         }
         // SQLite.
         let (mut peak_sqlite, mut anon_sqlite, mut start_sqlite) = (None, 0, 0);
+        let mut sqlite_listed = None;
         if let Some(db) = db {
             mem::trim_heap();
             mem::reset_peak();
@@ -1270,6 +1286,7 @@ impl Bench<'_> {
                 }
             })?;
             peak_sqlite = mem::peak_rss_bytes();
+            sqlite_listed = Some(rows);
             if rows != n {
                 self.mismatch(format!("listing: SQLite streamed {rows} rows of {n}"));
             }
@@ -1285,7 +1302,8 @@ impl Bench<'_> {
                 )
                 .ours(mib(p))
                 .sqlite(peak_sqlite.map(mib))
-                .rows(n)
+                .rows(rows)
+                .sqlite_rows(sqlite_listed)
                 .target(Target::OursAtMost(150.0))
                 .finish(true),
             );
@@ -1624,6 +1642,25 @@ pub fn thousands(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(id: u64, name: &str) -> Record {
+        NewRecord::new(1).name(name).into_record(id, Timestamp::MIN)
+    }
+
+    #[test]
+    fn compare_rows_names_the_difference() {
+        let a = vec![rec(1, "a"), rec(2, "b")];
+        assert_eq!(compare_rows("q", &a, &a.clone()), None);
+        let m = compare_rows("q", &a, &a[..1]).unwrap();
+        assert!(m.contains("ours returned 2 rows, SQLite 1"), "{m}");
+        let m = compare_rows("q", &a, &[rec(1, "a"), rec(3, "b")]).unwrap();
+        assert!(
+            m.contains("row 1 is id 2 for ours and id 3 for SQLite"),
+            "{m}"
+        );
+        let m = compare_rows("q", &a, &[rec(1, "a"), rec(2, "x")]).unwrap();
+        assert!(m.contains("row 1 (id 2) differs in content"), "{m}");
+    }
 
     #[test]
     fn helpers() {
