@@ -123,8 +123,14 @@ impl<'a> StoredRecord<'a> {
 /// Appends the encoding of `r` to `out`; errors when it exceeds
 /// [`MAX_RECORD_BYTES`].
 pub fn encode_into(r: &Record, out: &mut Vec<u8>) -> Result<()> {
+    encode_stored_into(&StoredRecord::from_record(r), out)
+}
+
+/// Appends the encoding of a borrowed record to `out`; errors when it
+/// exceeds [`MAX_RECORD_BYTES`].
+pub fn encode_stored_into(r: &StoredRecord<'_>, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
-    bincode::serde::encode_into_std_write(StoredRecord::from_record(r), out, config())
+    bincode::serde::encode_into_std_write(r, out, config())
         .map_err(|e| Error::record("record", format!("cannot encode: {e}")))?;
     let n = out.len() - start;
     if n > MAX_RECORD_BYTES {

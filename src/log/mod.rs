@@ -46,13 +46,28 @@ pub const ARCHIVE_DIR: &str = "archive";
 /// Hears what the log does, to keep indexes in step. Called with the
 /// writer lock held, in id order.
 pub trait LogObserver: Send + Sync {
-    /// A record was written to the active segment `segment` at `offset`
-    /// (also called for every record found in the active segment at open).
-    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>);
-    /// The active segment was sealed; `seg` is its sealed form.
+    /// Starts adding the records of one append to the active segment
+    /// `segment` (also used for every record found in it at open). The
+    /// sink is fed before the bytes are written; if the write fails,
+    /// [`LogObserver::rewind`] takes the batch back out.
+    fn begin(&self, segment: u64) -> Box<dyn AppendSink + '_>;
+    /// Forgets everything of the active segment `segment` after its first
+    /// `keep` records (an append that failed).
+    fn rewind(&self, segment: u64, keep: u64);
+    /// The active segment `old` was sealed and `new` started (called under
+    /// the writer lock: keep it cheap).
+    fn rolled(&self, old: u64, new: u64);
+    /// A sealed segment's footer is durable (called from the background
+    /// sealer, in seal order): its index can be written out.
     fn sealed(&self, seg: &Arc<Segment>);
     /// Segments were deleted by retention.
     fn removed(&self, first_ids: &[u64]);
+}
+
+/// Receives the records of one append, in id order.
+pub trait AppendSink {
+    /// The record at `offset` of the active segment.
+    fn add(&mut self, offset: u32, rec: &StoredRecord<'_>);
 }
 
 /// What a reader may see.
@@ -105,6 +120,13 @@ impl Snapshot {
     }
 }
 
+/// Work for the background sealer: make a sealed segment's footer durable
+/// (unless the writer already did), then let the indexes store it.
+pub(crate) struct SealJob {
+    pub seg: Arc<Segment>,
+    pub fsync: bool,
+}
+
 pub(crate) struct Shared {
     pub segments: Arc<Vec<Arc<Segment>>>,
     pub visible: Visible,
@@ -134,6 +156,9 @@ pub struct Log {
     /// Serialises archive and retention (they rewrite the segment list).
     pub(crate) maintenance: Mutex<()>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Hands sealed segments to the background sealer (fsync + index).
+    pub(crate) sealer: Mutex<Option<std::sync::mpsc::Sender<SealJob>>>,
+    sealer_thread: Mutex<Option<JoinHandle<()>>>,
     _lock: Box<dyn Any + Send + Sync>,
 }
 
@@ -273,6 +298,7 @@ impl Log {
         let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(found.len() + 1);
         let mut expect = horizon;
         let n = found.len();
+        let next_first: Vec<u64> = found.iter().map(|f| f.first_id).chain([u64::MAX]).collect();
         let mut active: Option<(Segment, Vec<u8>)> = None;
         let mut recreate: Option<u64> = None;
         for (i, f) in found.into_iter().enumerate() {
@@ -288,6 +314,12 @@ impl Log {
                 ));
             }
             if i + 1 < n {
+                if let Some(msg) =
+                    complete_interrupted_seal(&*storage, &f.path, f.first_id, next_first[i + 1])?
+                {
+                    log::warn!("{msg}");
+                    warnings.push(msg);
+                }
                 let s = Segment::open_sealed(
                     &*storage,
                     f.path,
@@ -398,9 +430,10 @@ impl Log {
             Some((seg, buf)) => {
                 let mut w = Writer::resume(seg, &buf);
                 // Replay the active segment into the indexes.
-                walk(&buf, w.active.first_id, |off, rec| {
-                    observer.appended(w.active.first_id, off, rec)
-                });
+                {
+                    let mut sink = observer.begin(w.active.first_id);
+                    walk(&buf, w.active.first_id, |off, rec| sink.add(off, rec));
+                }
                 w.recovered_len = buf.len() as u64;
                 w
             }
@@ -446,9 +479,20 @@ impl Log {
             warnings,
             maintenance: Mutex::new(()),
             flusher: Mutex::new(None),
+            sealer: Mutex::new(None),
+            sealer_thread: Mutex::new(None),
             _lock: lock,
             opts,
         });
+        let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+        let weak = Arc::downgrade(&log);
+        let observer = log.observer.clone();
+        let h = std::thread::Builder::new()
+            .name("auditlog-sealer".into())
+            .spawn(move || writer::sealer(weak, observer, rx))
+            .map_err(|e| Error::io("spawn sealer thread", PathBuf::new(), e))?;
+        *lock_mutex(&log.sealer) = Some(tx);
+        *lock_mutex(&log.sealer_thread) = Some(h);
         if let Durability::Interval(every) = log.opts.durability {
             let weak = Arc::downgrade(&log);
             let h = std::thread::Builder::new()
@@ -612,6 +656,11 @@ impl Drop for Log {
         if let Some(h) = lock_mutex(&self.flusher).take() {
             let _ = h.join();
         }
+        // Let pending seals finish (footer fsync, index write).
+        drop(lock_mutex(&self.sealer).take());
+        if let Some(h) = lock_mutex(&self.sealer_thread).take() {
+            let _ = h.join();
+        }
         // A clean close makes everything written durable, whatever the mode.
         let w = lock_mutex(&self.writer);
         if w.failed.is_none() && w.len > w.recovered_len {
@@ -620,6 +669,66 @@ impl Drop for Log {
             }
         }
     }
+}
+
+/// A segment that is not the last one but has no valid seal footer was
+/// being sealed when the process or machine stopped (the footer is written
+/// before the next segment is used, but made durable in the background).
+/// If its frames are intact up to the tail and its ids run exactly into the
+/// next segment's first id, nothing is missing: the footer is rewritten
+/// and fsynced. Anything else is left for the sealed-segment check to
+/// report as damage. Returns a warning when it repaired something.
+fn complete_interrupted_seal(
+    storage: &dyn Storage,
+    path: &Path,
+    first_id: u64,
+    next_first: u64,
+) -> Result<Option<String>> {
+    let file = storage
+        .open_rw(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    if len >= FOOTER_LEN as u64 {
+        let mut tail = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut tail, len - FOOTER_LEN as u64)
+            .map_err(|e| Error::io("read", path, e))?;
+        if Footer::decode(&tail).is_some_and(|f| f.body_len + FOOTER_LEN as u64 == len) {
+            return Ok(None);
+        }
+    }
+    let buf = read_whole(path, &file)?;
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let w = walk(&buf, first_id, |_, r| {
+        min_time = min_time.min(r.time);
+        max_time = max_time.max(r.time);
+    });
+    let count = w.offsets.len() as u64;
+    let tail_ok = match &w.stop {
+        None => true,
+        Some((pos, _)) => valid_frame_after(&buf, *pos).is_none(),
+    };
+    if !tail_ok || first_id + count != next_first || count == 0 {
+        return Ok(None);
+    }
+    let body = buf.get(..w.end).unwrap_or(&buf);
+    let footer = Footer {
+        first_id,
+        count,
+        min_time,
+        max_time,
+        body_len: w.end as u64,
+        body_crc: crc32fast::hash(body),
+    };
+    file.set_len(w.end as u64)
+        .map_err(|e| Error::io("truncate", path, e))?;
+    file.write_all_at(&footer.encode(), w.end as u64)
+        .map_err(|e| Error::io("seal", path, e))?;
+    file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
+    Ok(Some(format!(
+        "completed the interrupted seal of {} ({count} intact records, ids {first_id}..={})",
+        path.display(),
+        first_id + count - 1
+    )))
 }
 
 /// Creates a fresh active segment file: header, fsync, directory fsync.

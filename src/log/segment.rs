@@ -97,6 +97,79 @@ pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
     })
 }
 
+/// A read-ahead window over one segment file (see [`Segment::with_record`]).
+#[derive(Debug, Default)]
+pub struct ReadBuf {
+    first_id: u64,
+    start: u64,
+    data: Vec<u8>,
+}
+
+/// Size of one read-ahead refill.
+const READ_AHEAD: usize = 256 << 10;
+
+impl ReadBuf {
+    /// An empty window.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes of `seg` from `offset` that hold the whole frame there
+    /// (never past `limit`).
+    fn frame(&mut self, seg: &Segment, offset: u64, limit: u64) -> Result<&[u8]> {
+        let bad = |why: String| corrupt(&seg.path, offset, None, why);
+        let have = |b: &ReadBuf, n: u64| {
+            b.first_id == seg.first_id
+                && offset >= b.start
+                && offset + n <= b.start + b.data.len() as u64
+        };
+        if !have(self, FRAME_HEADER_LEN as u64) {
+            self.fill(seg, offset, limit, FRAME_HEADER_LEN)?;
+        }
+        let at = (offset - self.start) as usize;
+        let h = self
+            .data
+            .get(at..at + FRAME_HEADER_LEN)
+            .ok_or_else(|| bad("frame header beyond the readable end".into()))?;
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        if len == 0
+            || len > crate::record::MAX_RECORD_BYTES
+            || offset + (FRAME_HEADER_LEN + len) as u64 > limit
+        {
+            return Err(bad(format!("frame length {len} is invalid here")));
+        }
+        let need = FRAME_HEADER_LEN + len;
+        if !have(self, need as u64) {
+            self.fill(seg, offset, limit, need)?;
+        }
+        let at = (offset - self.start) as usize;
+        self.data
+            .get(at..at + need)
+            .ok_or_else(|| bad("frame beyond the readable end".into()))
+    }
+
+    fn fill(&mut self, seg: &Segment, offset: u64, limit: u64, need: usize) -> Result<()> {
+        let avail = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let n = READ_AHEAD.max(need).min(avail);
+        if n < need {
+            return Err(corrupt(
+                &seg.path,
+                offset,
+                None,
+                "frame extends past the readable end",
+            ));
+        }
+        self.data.clear();
+        self.data.resize(n, 0);
+        seg.file
+            .read_exact_at(&mut self.data, offset)
+            .map_err(|e| Error::io("read frame of", &seg.path, e))?;
+        self.first_id = seg.first_id;
+        self.start = offset;
+        Ok(())
+    }
+}
+
 /// Reads the whole file into memory (the active segment at recovery, or a
 /// sealed one when the file layer has no maps).
 pub(crate) fn read_whole(path: &Path, file: &FileRef) -> Result<Vec<u8>> {
@@ -259,12 +332,15 @@ impl Segment {
     }
 
     /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
-    /// with the decoded record. `scratch` is reused between calls.
+    /// with the decoded record. Sealed segments are read through their map;
+    /// the active one through `buf`, a read-ahead window refilled with one
+    /// positional read of up to 256 KiB, so a scan costs one system call
+    /// per window rather than two per record.
     pub fn with_record<R>(
         &self,
         offset: u64,
         limit: u64,
-        scratch: &mut Vec<u8>,
+        buf: &mut ReadBuf,
         f: impl FnOnce(&StoredRecord<'_>) -> R,
     ) -> Result<R> {
         let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
@@ -277,23 +353,8 @@ impl Segment {
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         } else {
-            let mut h = [0u8; FRAME_HEADER_LEN];
-            self.file
-                .read_exact_at(&mut h, offset)
-                .map_err(|e| Error::io("read frame of", &self.path, e))?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            if len == 0
-                || len > crate::record::MAX_RECORD_BYTES
-                || offset + (FRAME_HEADER_LEN + len) as u64 > limit
-            {
-                return Err(bad(&format!("frame length {len} is invalid here")));
-            }
-            scratch.clear();
-            scratch.resize(FRAME_HEADER_LEN + len, 0);
-            self.file
-                .read_exact_at(scratch, offset)
-                .map_err(|e| Error::io("read frame of", &self.path, e))?;
-            match read_frame(scratch, 0) {
+            let window = buf.frame(self, offset, limit)?;
+            match read_frame(window, 0) {
                 FrameRead::Frame { payload, .. } => payload,
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }

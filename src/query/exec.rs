@@ -18,7 +18,8 @@ use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
 use crate::error::Result;
 use crate::format::codec::StoredRecord;
 use crate::index::segindex::BadBlob;
-use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex};
+use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex, SegIndexRef};
+use crate::log::segment::ReadBuf;
 use crate::log::{Segment, Snapshot, Tier};
 use crate::record::Record;
 
@@ -87,6 +88,36 @@ impl SegIdx for SealedIndex {
     }
     fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
         SealedIndex::estimate(self, f, p)
+    }
+}
+
+impl SegIdx for SegIndexRef {
+    fn offsets(&self) -> &[u32] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.offsets,
+            SegIndexRef::Frozen(f) => &f.offsets,
+        }
+    }
+    fn times(&self) -> &[i64] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.times,
+            SegIndexRef::Frozen(f) => &f.times,
+        }
+    }
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::collect(s, f, p, out),
+            SegIndexRef::Frozen(a) => {
+                ActiveIndex::collect(a, f, p, out);
+                Ok(())
+            }
+        }
+    }
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::estimate(s, f, p),
+            SegIndexRef::Frozen(a) => Ok(ActiveIndex::estimate(a, f, p)),
+        }
     }
 }
 
@@ -308,20 +339,20 @@ impl Ctx {
                 exact,
             });
         }
-        let mut idx = self.index.sealed(seg)?;
-        let (ords, src) = match self.plan(seg, &*idx, n.min(idx.offsets.len()), lo_ord, frac) {
+        let mut idx = self.index.segment_index(seg)?;
+        let (ords, src) = match self.plan(seg, &idx, n.min(idx.len()), lo_ord, frac) {
             Ok(r) => r,
             Err(_) => {
                 idx = self.index.rebuild_segment(seg)?;
-                let n = n.min(idx.offsets.len());
-                self.plan(seg, &*idx, n, lo_ord.min(n), frac)
+                let n = n.min(idx.len());
+                self.plan(seg, &idx, n, lo_ord.min(n), frac)
                     .map_err(|b| crate::Error::Index {
                         path: self.index.dir().to_path_buf(),
                         reason: format!("postings of {:?} unreadable even after a rebuild", b.0),
                     })?
             }
         };
-        let (cands, exact) = self.finish(seg, &*idx, ords, src);
+        let (cands, exact) = self.finish(seg, &idx, ords, src);
         Ok(SegCands {
             seg: seg.clone(),
             limit,
@@ -336,8 +367,21 @@ impl Ctx {
         seg: &Segment,
         limit: u64,
         c: Cand,
-        scratch: &mut Vec<u8>,
+        scratch: &mut ReadBuf,
     ) -> Result<Option<Record>> {
+        self.fetch_with(seg, limit, c, scratch, &mut |sr| sr.to_record())
+    }
+
+    /// Reads the record at a candidate and, if it passes, hands it
+    /// (borrowed from the log) to `f`.
+    pub fn fetch_with<T>(
+        &self,
+        seg: &Segment,
+        limit: u64,
+        c: Cand,
+        scratch: &mut ReadBuf,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
         seg.with_record(u64::from(c.off), limit, scratch, |sr: &StoredRecord<'_>| {
             if sr.id != c.id {
                 return Err(crate::log::segment::corrupt(
@@ -351,7 +395,7 @@ impl Ctx {
                 ));
             }
             if self.passes(sr) {
-                sr.to_record().map(Some)
+                f(sr).map(Some)
             } else {
                 Ok(None)
             }
@@ -375,7 +419,7 @@ fn key_int(k: &SortKey) -> i128 {
 pub(crate) fn count(mut ctx: Ctx) -> Result<u64> {
     ctx.q.cursor = None;
     let mut total = 0u64;
-    let mut scratch = Vec::new();
+    let mut scratch = ReadBuf::new();
     for seg in ctx.segments() {
         let sc = ctx.candidates(&seg)?;
         if sc.exact {
@@ -397,13 +441,22 @@ struct ById {
     pending: VecDeque<Arc<Segment>>,
     cur: Option<(SegCands, usize)>,
     desc: bool,
-    scratch: Vec<u8>,
+    scratch: ReadBuf,
     done: bool,
 }
 
 impl Iterator for ById {
     type Item = Result<Record>;
     fn next(&mut self) -> Option<Result<Record>> {
+        self.next_with(&mut |sr| sr.to_record())
+    }
+}
+
+impl ById {
+    fn next_with<T>(
+        &mut self,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.done {
             return None;
         }
@@ -417,7 +470,10 @@ impl Iterator for ById {
                     };
                     *pos += 1;
                     let c = sc.cands[i];
-                    match self.ctx.fetch(&sc.seg, sc.limit, c, &mut self.scratch) {
+                    match self
+                        .ctx
+                        .fetch_with(&sc.seg, sc.limit, c, &mut self.scratch, f)
+                    {
                         Ok(Some(r)) => return Some(Ok(r)),
                         Ok(None) => continue,
                         Err(e) => {
@@ -480,7 +536,7 @@ struct ByTime {
     open: Vec<Option<SegCands>>,
     heap: BinaryHeap<HeapItem>,
     desc: bool,
-    scratch: Vec<u8>,
+    scratch: ReadBuf,
     done: bool,
 }
 
@@ -510,7 +566,7 @@ impl ByTime {
             open: Vec::new(),
             heap: BinaryHeap::new(),
             desc,
-            scratch: Vec::new(),
+            scratch: ReadBuf::new(),
             done: false,
         }
     }
@@ -567,6 +623,15 @@ impl ByTime {
 impl Iterator for ByTime {
     type Item = Result<Record>;
     fn next(&mut self) -> Option<Result<Record>> {
+        self.next_with(&mut |sr| sr.to_record())
+    }
+}
+
+impl ByTime {
+    fn next_with<T>(
+        &mut self,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.done {
             return None;
         }
@@ -581,7 +646,7 @@ impl Iterator for ByTime {
                 _ => continue,
             };
             self.push_next(top.slot, top.pos + 1);
-            match self.ctx.fetch(&seg, limit, c, &mut self.scratch) {
+            match self.ctx.fetch_with(&seg, limit, c, &mut self.scratch, f) {
                 Ok(Some(r)) => return Some(Ok(r)),
                 Ok(None) => continue,
                 Err(e) => {
@@ -649,6 +714,54 @@ impl Iterator for QueryIter {
     }
 }
 
+/// Streams the rows of a query sorted by time or id to `f`, borrowed from
+/// the log (no copy per row), after cursor, offset and limit. Returns
+/// `None` (and calls nothing) for other sorts: the caller uses [`run`].
+pub(crate) fn visit(
+    ctx: Ctx,
+    f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<()>,
+) -> Result<Option<u64>> {
+    let sort = ctx.q.sort;
+    let (mut skip, limit) = (ctx.q.offset, ctx.q.limit);
+    let ctx = Arc::new(ctx);
+    let mut rows = 0u64;
+    let mut each = |sr: &StoredRecord<'_>| -> Result<bool> {
+        if skip > 0 {
+            skip -= 1;
+            return Ok(true);
+        }
+        if limit.is_some_and(|l| rows >= l) {
+            return Ok(false);
+        }
+        f(sr)?;
+        rows += 1;
+        Ok(true)
+    };
+    macro_rules! drive {
+        ($it:expr) => {{
+            let mut it = $it;
+            while let Some(r) = it.next_with(&mut each) {
+                if !r? {
+                    break;
+                }
+            }
+        }};
+    }
+    match sort.field {
+        Field::Id => drive!(ById {
+            pending: ctx.segments().into(),
+            ctx: ctx.clone(),
+            cur: None,
+            desc: sort.descending,
+            scratch: ReadBuf::new(),
+            done: false,
+        }),
+        Field::Time => drive!(ByTime::new(ctx.clone(), sort.descending)),
+        _ => return Ok(None),
+    }
+    Ok(Some(rows))
+}
+
 /// Starts a query.
 pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
     let sort = ctx.q.sort;
@@ -660,7 +773,7 @@ pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
             ctx: ctx.clone(),
             cur: None,
             desc: sort.descending,
-            scratch: Vec::new(),
+            scratch: ReadBuf::new(),
             done: false,
         }),
         Field::Time => Box::new(ByTime::new(ctx.clone(), sort.descending)),
@@ -670,7 +783,7 @@ pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
                 ctx: ctx.clone(),
                 cur: None,
                 desc: false,
-                scratch: Vec::new(),
+                scratch: ReadBuf::new(),
                 done: false,
             };
             let cursor = ctx.q.cursor.clone();
