@@ -33,10 +33,13 @@
 //!    alternating ours and SQLite, each collecting every row into a
 //!    `Vec<Record>`; the median is reported and every run's row count must
 //!    equal the other engine's.
-//! 6. **Full CSV export** of every record, native columns with a header:
-//!    ours through [`crate::export::export`] of `Query::new()` with the
-//!    default [`ExportOptions`] (formula neutralisation on; the workload has
-//!    no cell it would change), SQLite through [`SqliteBaseline::export_csv`].
+//! 6. **Full CSV export** of every record, native columns with a header,
+//!    the default [`ExportOptions`] (formula neutralisation on; the workload
+//!    has no cell it would change): ours through [`AuditLog::export`] (the
+//!    engine's export, rows written straight from the log) and, as a second
+//!    figure, through the generic [`crate::export::export`] over
+//!    `AuditLog::query(&Query::new())` (one `Record` per row); SQLite
+//!    through [`SqliteBaseline::export_csv`].
 //!    Both write into the same kind of sink: by default a writer that only
 //!    counts and CRC32s the bytes (so the two outputs are also compared byte
 //!    for byte), or with [`BenchConfig::export_to_file`] a 256 KiB
@@ -1165,12 +1168,22 @@ impl Bench<'_> {
         if self.cfg.export_to_file {
             fs::create_dir_all(&edir).map_err(|e| Error::io("create directory", &edir, e))?;
         }
-        let (mut o, mut s) = (Vec::new(), Vec::new());
-        let (mut ours_sum, mut theirs_sum) = (None, None);
-        let (mut ours_rows, mut sqlite_rows) = (0, None);
+        // Ours twice: the engine's own export (`AuditLog::export`, which
+        // writes rows straight from the log), and the generic
+        // `export::export` over the query iterator (one `Record` per row).
+        let (mut engine, mut generic, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut engine_sum, mut generic_sum, mut theirs_sum) = (None, None, None);
+        let (mut engine_rows, mut generic_rows, mut sqlite_rows) = (0, 0, None);
         for _ in 0..self.cfg.repeats {
             let t = Instant::now();
             let (rows, sum) = self.export_one(&edir.join("ours.csv"), |w| {
+                log.export(&Query::new(), w, &ExportOptions::csv(), &mut |_| {})
+            })?;
+            engine.push(rows as f64 / t.elapsed().as_secs_f64());
+            (engine_rows, engine_sum) = (rows, sum);
+
+            let t = Instant::now();
+            let (rows, sum) = self.export_one(&edir.join("ours-generic.csv"), |w| {
                 export(
                     log.query(&Query::new())?,
                     w,
@@ -1178,52 +1191,72 @@ impl Bench<'_> {
                     &mut |_| {},
                 )
             })?;
-            o.push(rows as f64 / t.elapsed().as_secs_f64());
-            ours_rows = rows;
-            if rows != n {
-                self.mismatch(format!("export: ours wrote {rows} rows of {n}"));
-            }
-            ours_sum = sum;
+            generic.push(rows as f64 / t.elapsed().as_secs_f64());
+            (generic_rows, generic_sum) = (rows, sum);
+
             if let Some(db) = db {
                 let t = Instant::now();
                 let (rows, sum) =
                     self.export_one(&edir.join("sqlite.csv"), |w| db.export_csv(w))?;
-                s.push(rows as f64 / t.elapsed().as_secs_f64());
-                sqlite_rows = Some(rows);
-                if rows != n {
-                    self.mismatch(format!("export: SQLite wrote {rows} rows of {n}"));
-                }
-                theirs_sum = sum;
+                theirs.push(rows as f64 / t.elapsed().as_secs_f64());
+                (sqlite_rows, theirs_sum) = (Some(rows), sum);
             }
         }
-        if let (Some(a), Some(b)) = (ours_sum, theirs_sum) {
-            if a != b {
-                self.mismatch(format!(
-                    "export: the CSV bytes differ: ours {} bytes (crc32 {:08x}), SQLite {} bytes (crc32 {:08x})",
-                    a.0, a.1, b.0, b.1
-                ));
+        for (who, rows) in [
+            ("ours (AuditLog::export)", Some(engine_rows)),
+            ("ours (export::export)", Some(generic_rows)),
+            ("SQLite", sqlite_rows),
+        ] {
+            if let Some(rows) = rows.filter(|&r| r != n) {
+                self.mismatch(format!("export: {who} wrote {rows} rows of {n}"));
+            }
+        }
+        for (who, sum) in [
+            ("ours (export::export)", generic_sum),
+            ("SQLite", theirs_sum),
+        ] {
+            if let (Some(a), Some(b)) = (engine_sum, sum) {
+                if a != b {
+                    self.mismatch(format!(
+                        "export: the CSV bytes differ: ours (AuditLog::export) {} bytes (crc32 {:08x}), {who} {} bytes (crc32 {:08x})",
+                        a.0, a.1, b.0, b.1
+                    ));
+                }
             }
         }
         let sink = if self.cfg.export_to_file {
             "a 256 KiB BufWriter<File> each"
         } else {
-            "a sink that counts and CRC32s the bytes (outputs compared byte for byte)"
+            "a sink that counts and CRC32s the bytes (the outputs are compared byte for byte)"
         };
         self.notes.push(format!(
-            "export: native CSV with a header of all {} records, into {sink}",
+            "export: native CSV with a header of all {} records, default options (formula neutralisation on), into {sink}; \
+             `AuditLog::export` is the engine's export (rows written straight from the log), `export::export` the generic writer over `AuditLog::query`",
             thousands(n)
         ));
         self.rows.push(
             Row::new(
                 "export_csv",
-                "full CSV export",
+                "full CSV export (AuditLog::export)",
                 Unit::RowsPerSec,
                 Better::Higher,
             )
-            .samples(o, s)
-            .rows(ours_rows)
+            .samples(engine, theirs.clone())
+            .rows(engine_rows)
             .sqlite_rows(sqlite_rows)
             .target(Target::RatioAtLeast(1.5))
+            .finish(true),
+        );
+        self.rows.push(
+            Row::new(
+                "export_csv_generic",
+                "full CSV export (export::export of AuditLog::query)",
+                Unit::RowsPerSec,
+                Better::Higher,
+            )
+            .samples(generic, theirs)
+            .rows(generic_rows)
+            .sqlite_rows(sqlite_rows)
             .finish(true),
         );
         Ok(())
@@ -1261,7 +1294,7 @@ impl Bench<'_> {
         for r in log.query(&Query::new())? {
             std::hint::black_box(r?);
             rows += 1;
-            if rows % 8192 == 0 {
+            if rows.is_multiple_of(8192) {
                 anon_ours = anon_ours.max(mem::anon_rss_bytes().unwrap_or(0));
             }
         }
@@ -1281,7 +1314,7 @@ impl Bench<'_> {
             let rows = db.scan_all(&mut |r| {
                 std::hint::black_box(r);
                 k += 1;
-                if k % 8192 == 0 {
+                if k.is_multiple_of(8192) {
                     anon_sqlite = anon_sqlite.max(mem::anon_rss_bytes().unwrap_or(0));
                 }
             })?;
@@ -1631,7 +1664,7 @@ pub fn thousands(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -16,6 +16,8 @@ pub mod fault;
 pub mod fs;
 
 /// An open file: positional reads and writes, sync, truncate.
+// `len` is fallible I/O, not a collection's size: no `is_empty` to pair.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
     /// (0 at end of file).

@@ -23,7 +23,7 @@ pub enum Peer {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Example:
-  auditlog bench --records 1000000 --compare sqlite
+  auditlog bench --records 1000000 --compare sqlite --json bench.json
 
 Ours ingests with durability `never` in 10,000-record batches (and is also
 measured with `always`). Every figure is the median of --repeats runs; the
@@ -48,9 +48,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub repeats: usize,
 
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// Print the report as JSON instead of the table; with a FILE, write
+    /// the JSON there and still print the table.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
 
     /// The workload's seed.
     #[arg(long, value_name = "SEED", default_value_t = auditlog::workload::DEFAULT_SEED)]
@@ -127,10 +128,14 @@ pub fn run(args: BenchArgs) -> auditlog::Result<()> {
     }
     let report = result?;
     let mut out = std::io::stdout().lock();
-    let text = if args.json {
-        report.to_json()
-    } else {
-        report.to_string()
+    let text = match &args.json {
+        Some(p) if p.as_os_str() == "-" => report.to_json(),
+        Some(p) => {
+            std::fs::write(p, report.to_json() + "\n")
+                .map_err(|e| auditlog::Error::io("write", p, e))?;
+            report.to_string()
+        }
+        None => report.to_string(),
     };
     writeln!(out, "{text}").map_err(|e| auditlog::Error::io("write", "stdout", e))?;
     report.check()
