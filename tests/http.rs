@@ -1754,3 +1754,50 @@ fn binary_reloads_users_on_sighup_and_stops_on_sigterm() {
     assert!(err.contains("users file reloaded"), "{err}");
     assert!(err.contains("not reloaded"), "{err}");
 }
+
+fn set_tree(url: &str, user: &str, pw: &str, body: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{url}/api/v1/customers"))
+        .basic_auth(user, Some(pw))
+        .header("content-type", "text/csv")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
+#[test]
+fn customer_tree_is_set_through_the_server_within_the_callers_subtree() {
+    let fx = fixture(50, 21);
+    let url = &fx.srv.url;
+    // writer2 belongs to customer 2 (under 1; 4 and 5 are under 2).
+    let (st, v) = set_tree(
+        url,
+        "writer2",
+        "writer2-pw",
+        "id,parent\n900,2\n901,900\n5,4\n",
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["count"], 3);
+    let tree = fx.log.customer_tree();
+    assert_eq!(tree.parent_of(900), Some(2));
+    assert_eq!(tree.parent_of(901), Some(900));
+    assert_eq!(tree.parent_of(5), Some(4));
+    assert!(tree.is_within(901, 2));
+    // Moving its own customer, a customer outside its subtree, or placing
+    // one under a foreign parent is refused, naming the line; nothing applies.
+    for bad in ["902,2\n2,5\n", "3,2\n", "903,3\n", "904,x\n"] {
+        let (st, v) = set_tree(url, "writer2", "writer2-pw", bad);
+        assert!(st == 403 || st == 400, "{bad:?} -> {st} {v}");
+        assert!(v.to_string().contains("line"), "{v}");
+        assert_eq!(
+            fx.log.customer_tree().parent_of(902),
+            None,
+            "partially applied"
+        );
+    }
+    // A role without `writer` and bad credentials are refused.
+    let (st, _) = set_tree(url, "writer2", "wrong", "906,2\n");
+    assert_eq!(st, 401);
+    assert_eq!(fx.log.customer_tree().parent_of(906), None);
+}

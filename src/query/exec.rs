@@ -603,10 +603,9 @@ impl ByTime {
             };
             let mut sc = self.ctx.candidates(&seg)?;
             if self.desc {
-                sc.cands
-                    .sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
+                sc.cands.sort_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
-                sc.cands.sort_unstable_by_key(|c| (c.time, c.id));
+                sc.cands.sort_by_key(|c| (c.time, c.id));
             }
             if sc.cands.is_empty() {
                 continue;

@@ -342,6 +342,7 @@ pub fn router(state: AppState) -> Router {
         .route("/platform_api/", get(platform_api).post(platform_api))
         .route("/platform_api/{*cmd}", get(platform_api).post(platform_api))
         .route("/api/v1/records", post(ingest_records))
+        .route("/api/v1/customers", post(set_customers))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
@@ -1031,6 +1032,75 @@ async fn ingest_inner(
     Ok(json_response(StatusCode::OK, ingest::stored_body(ids)))
 }
 
+/// `POST /api/v1/customers`: sets parents in the customer tree (SPEC
+/// section 2: hosts set it through the server too). HTTP Basic, role
+/// `writer`; the body is CSV lines `customer,parent` (an optional header
+/// line `id,parent`; an empty parent clears it). Every customer and parent
+/// must be in the caller's subtree and the caller's own customer cannot be
+/// moved; the whole body applies as one durable change or not at all.
+async fn set_customers(State(st): State<AppState>, req: Request) -> Response {
+    let mut user = None;
+    let resp = match customers_inner(&st, req, &mut user).await {
+        Ok(r) => r,
+        Err(e) => ingest_error(&e),
+    };
+    with_user(resp, user)
+}
+
+async fn customers_inner(
+    st: &AppState,
+    req: Request,
+    who: &mut Option<String>,
+) -> std::result::Result<Response, IngestError> {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(body, &parts.headers, st.inner.max_form_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge(n)) => return Err(IngestError::new(413, too_large_message(n))),
+        Err(BodyError::Read(m)) => return Err(IngestError::new(400, m)),
+    };
+    let user = basic_user(st, &parts.headers, who).await?;
+    ingest::authorize(&user)?;
+    let tree = st.log().customer_tree();
+    let changes = ingest::parse_parents(&bytes, &user, &*tree)?;
+    let n = changes.len();
+    let log = st.log().clone();
+    blocking(move || log.set_parents(&changes))
+        .await
+        .map_err(|e| match e {
+            Error::Invalid { .. } => IngestError::new(400, format!("nothing was changed: {e}")),
+            e => {
+                tracing::error!(target: "auditlog::http", error = %e, "customer tree update failed");
+                IngestError::new(500, "the customer tree could not be written; nothing was changed")
+            }
+        })?;
+    Ok(json_response(StatusCode::OK, format!("{{\"count\":{n}}}")))
+}
+
+/// Authenticates an HTTP Basic request against the users file.
+async fn basic_user(
+    st: &AppState,
+    headers: &HeaderMap,
+    who: &mut Option<String>,
+) -> std::result::Result<AuthUser, IngestError> {
+    let unauthorized = |e: AuthError| {
+        log_auth_failure(&e);
+        IngestError::new(
+            401,
+            "authentication failed (HTTP Basic with a user of the users file)",
+        )
+    };
+    let header = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AuthError::new("no Authorization header"))
+        .map_err(unauthorized)?;
+    let creds = auth::parse_basic(header).map_err(unauthorized)?;
+    *who = Some(creds.username.clone());
+    st.verify_password(creds.username, creds.password)
+        .await
+        .map_err(unauthorized)
+}
+
 async fn ingest_prepare(
     st: &AppState,
     req: Request,
@@ -1044,25 +1114,7 @@ async fn ingest_prepare(
         Err(BodyError::TooLarge(n)) => return Err(IngestError::new(413, too_large_message(n))),
         Err(BodyError::Read(m)) => return Err(IngestError::new(400, m)),
     };
-    let unauthorized = |e: AuthError| {
-        log_auth_failure(&e);
-        IngestError::new(
-            401,
-            "authentication failed (HTTP Basic with a user of the users file)",
-        )
-    };
-    let header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AuthError::new("no Authorization header"))
-        .map_err(unauthorized)?;
-    let creds = auth::parse_basic(header).map_err(unauthorized)?;
-    *who = Some(creds.username.clone());
-    let user = st
-        .verify_password(creds.username, creds.password)
-        .await
-        .map_err(unauthorized)?;
+    let user = basic_user(st, &parts.headers, who).await?;
     ingest::authorize(&user)?;
     let tree = st.log().customer_tree();
     tokio::task::spawn_blocking(move || ingest::parse_ndjson(&bytes, &user, &*tree))

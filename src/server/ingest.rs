@@ -149,6 +149,80 @@ pub fn parse_ndjson(
     Ok(records)
 }
 
+/// Parses a customer-tree body (CSV lines `customer,parent`, an optional
+/// header `id,parent`, an empty parent to clear) for `caller`: every
+/// customer must be under the caller's customer (or new to the tree) and
+/// every parent the caller's customer or under it; the caller's own
+/// customer cannot be moved. Errors name the line.
+pub fn parse_parents(
+    body: &[u8],
+    caller: &AuthUser,
+    tree: &crate::customers::CustomerTree,
+) -> Result<Vec<(u64, Option<u64>)>, IngestError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| IngestError::new(400, format!("the body is not valid UTF-8 ({e})")))?;
+    let mut out = Vec::new();
+    let mut pending: std::collections::HashMap<u64, Option<u64>> = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.trim();
+        if line.is_empty() || (n == 1 && line.eq_ignore_ascii_case("id,parent")) {
+            continue;
+        }
+        let (c, p) = line
+            .split_once(',')
+            .ok_or_else(|| IngestError::at(400, n, "expected `customer,parent`"))?;
+        let c: u64 = c.trim().parse().map_err(|_| {
+            IngestError::at(400, n, format!("customer {c:?} is not an unsigned integer"))
+        })?;
+        let p = match p.trim() {
+            "" => None,
+            p => Some(p.parse::<u64>().map_err(|_| {
+                IngestError::at(400, n, format!("parent {p:?} is not an unsigned integer"))
+            })?),
+        };
+        // Earlier lines of the same body count: walk parents through them first.
+        let mine = |x: u64| {
+            let mut x = x;
+            for _ in 0..1_000_000 {
+                if x == caller.customer {
+                    return true;
+                }
+                let up = match pending.get(&x) {
+                    Some(p) => *p,
+                    None => tree.parent_of(x),
+                };
+                match up {
+                    Some(p) => x = p,
+                    None => return false,
+                }
+            }
+            false
+        };
+        // A customer the tree does not know yet (no parent, no children)
+        // may be placed under one of the caller's.
+        let new = |x: u64| {
+            !pending.contains_key(&x)
+                && tree.parent_of(x).is_none()
+                && tree.children_of(x).is_empty()
+        };
+        let movable = mine(c) || (new(c) && p.is_some());
+        if c == caller.customer || !movable || p.is_some_and(|p| !mine(p)) {
+            return Err(IngestError::at(
+                403,
+                n,
+                format!(
+                    "only customers under yours ({}) can be placed, and only under yours",
+                    caller.customer
+                ),
+            ));
+        }
+        pending.insert(c, p);
+        out.push((c, p));
+    }
+    Ok(out)
+}
+
 /// The answer once the records are stored: `{"count":N,"first_id":A,
 /// "last_id":B,"ids":[A,...,B]}` (`first_id`/`last_id` left out when
 /// nothing was stored). The ids of one request are consecutive.
