@@ -79,6 +79,13 @@ struct Inner {
     spill_dir: PathBuf,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the fields go: the flusher thread holds the log alive.
+        self.log.stop_flusher();
+    }
+}
+
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")

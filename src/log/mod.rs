@@ -646,21 +646,40 @@ impl Log {
     }
 }
 
-impl Drop for Log {
-    fn drop(&mut self) {
+/// Joins a background thread, unless this is that thread (the last
+/// reference to the log can go away on it): it exits on its own.
+fn join_unless_self(h: Option<JoinHandle<()>>) {
+    if let Some(h) = h {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Log {
+    /// Stops the background flusher of [`Durability::Interval`] and waits
+    /// for it. The flusher holds a strong reference to the log while it
+    /// waits for its next tick, so the owner calls this before dropping
+    /// its reference: otherwise the log (and the directory lock) outlives
+    /// the owner's drop, and the last reference goes on the flusher thread.
+    pub(crate) fn stop_flusher(&self) {
         {
             let mut s = lock_mutex(&self.sync);
             s.shutdown = true;
         }
         self.sync_cv.notify_all();
-        if let Some(h) = lock_mutex(&self.flusher).take() {
-            let _ = h.join();
-        }
+        let h = lock_mutex(&self.flusher).take();
+        join_unless_self(h);
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop_flusher();
         // Let pending seals finish (footer fsync, index write).
         drop(lock_mutex(&self.sealer).take());
-        if let Some(h) = lock_mutex(&self.sealer_thread).take() {
-            let _ = h.join();
-        }
+        let h = lock_mutex(&self.sealer_thread).take();
+        join_unless_self(h);
         // A clean close makes everything written durable, whatever the mode.
         let w = lock_mutex(&self.writer);
         if w.failed.is_none() && w.len > w.recovered_len {
