@@ -802,10 +802,12 @@ pub(crate) fn create_segment(
         created,
     }
     .encode();
+    // The op names matter: the writer stops for good on "fsync" and
+    // "fsync directory" failures (see `writer::is_fsync_failure`).
     let res = file
         .write_all_at(&header, 0)
-        .and_then(|()| file.sync_data())
         .map_err(|e| Error::io("write header of", &path, e))
+        .and_then(|()| file.sync_data().map_err(|e| Error::io("fsync", &path, e)))
         .and_then(|()| {
             storage
                 .sync_dir(seg_dir)

@@ -103,6 +103,18 @@ impl Writer {
             >= age
     }
 
+    /// Passes `e` on; when it is a failed fsync, first stops the writer
+    /// for good (the kernel may have dropped the dirty pages, so no
+    /// later fsync can vouch for them) and returns [`Error::WriterFailed`].
+    fn fail(&mut self, e: Error) -> Error {
+        if !is_fsync_failure(&e) {
+            return e;
+        }
+        let reason = e.to_string();
+        self.failed = Some(reason.clone());
+        Error::WriterFailed { reason }
+    }
+
     fn check(&self) -> Result<()> {
         match &self.failed {
             Some(reason) => Err(Error::WriterFailed {
@@ -325,7 +337,7 @@ impl Log {
                         old.path.display()
                     ));
                 }
-                return Err(e);
+                return Err(w.fail(e));
             }
         };
         let map = old
@@ -414,13 +426,10 @@ impl Log {
                 .unwrap_or_else(|p| p.into_inner())
                 .horizon,
         };
-        if let Err(e) = super::state::write(&*self.storage, &self.dir, &st) {
-            log::warn!(
-                "could not update {}: {e}",
-                super::state::state_path(&self.dir).display()
-            );
-        }
-        Ok(())
+        // The roll is done, but the append that asked for it fails: STATE
+        // is what catches a deleted active segment, so failing to update
+        // it is not ignored (and a failed fsync stops the writer).
+        super::state::write(&*self.storage, &self.dir, &st).map_err(|e| w.fail(e))
     }
 }
 
@@ -450,6 +459,17 @@ pub(crate) fn sealer(
         }
         observer.sealed(&job.seg);
     }
+}
+
+/// Whether `e` is a failed fsync of a file or a directory.
+pub(crate) fn is_fsync_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io {
+            op: "fsync" | "fsync directory",
+            ..
+        }
+    )
 }
 
 /// Background fsync for [`Durability::Interval`].

@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use auditlog::format::layout::{read_frame, FrameRead, HEADER_LEN};
 use auditlog::storage::{FileRef, Storage, StorageFile};
@@ -86,16 +86,25 @@ pub type Hook = Arc<dyn Fn(Op, &Path, &[u8]) + Send + Sync>;
 /// Wraps a storage and calls a hook before each operation that
 /// `FaultStorage` counts (file writes, syncs and truncations; renames,
 /// removals and directory syncs), so a test can trace or act at the Nth.
+/// Hook and operation run under one lock, so the hooks see operations in
+/// the order the storage counts them, whatever the threads.
 #[derive(Clone)]
 pub struct Hooked {
-    pub inner: Arc<dyn Storage>,
-    pub hook: Hook,
+    inner: Arc<dyn Storage>,
+    hook: Hook,
+    serial: Arc<Mutex<()>>,
 }
 
 struct HookedFile {
     inner: FileRef,
     path: PathBuf,
     hook: Hook,
+    serial: Arc<Mutex<()>>,
+}
+
+fn serially<R>(m: &Mutex<()>, f: impl FnOnce() -> R) -> R {
+    let _g = m.lock().unwrap_or_else(|p| p.into_inner());
+    f()
 }
 
 impl StorageFile for HookedFile {
@@ -103,16 +112,22 @@ impl StorageFile for HookedFile {
         self.inner.read_at(buf, offset)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        (self.hook)(Op::Write, &self.path, buf);
-        self.inner.write_all_at(buf, offset)
+        serially(&self.serial, || {
+            (self.hook)(Op::Write, &self.path, buf);
+            self.inner.write_all_at(buf, offset)
+        })
     }
     fn sync_data(&self) -> io::Result<()> {
-        (self.hook)(Op::SyncData, &self.path, &[]);
-        self.inner.sync_data()
+        serially(&self.serial, || {
+            (self.hook)(Op::SyncData, &self.path, &[]);
+            self.inner.sync_data()
+        })
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        (self.hook)(Op::SetLen, &self.path, &[]);
-        self.inner.set_len(len)
+        serially(&self.serial, || {
+            (self.hook)(Op::SetLen, &self.path, &[]);
+            self.inner.set_len(len)
+        })
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
@@ -123,11 +138,20 @@ impl StorageFile for HookedFile {
 }
 
 impl Hooked {
+    pub fn new(inner: Arc<dyn Storage>, hook: Hook) -> Hooked {
+        Hooked {
+            inner,
+            hook,
+            serial: Arc::new(Mutex::new(())),
+        }
+    }
+
     fn wrap(&self, path: &Path, f: FileRef) -> FileRef {
         Arc::new(HookedFile {
             inner: f,
             path: path.to_path_buf(),
             hook: self.hook.clone(),
+            serial: self.serial.clone(),
         })
     }
 }
@@ -152,16 +176,22 @@ impl Storage for Hooked {
         Ok(self.wrap(path, self.inner.open_read(path)?))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        (self.hook)(Op::Rename, from, &[]);
-        self.inner.rename(from, to)
+        serially(&self.serial, || {
+            (self.hook)(Op::Rename, from, &[]);
+            self.inner.rename(from, to)
+        })
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        (self.hook)(Op::Remove, path, &[]);
-        self.inner.remove_file(path)
+        serially(&self.serial, || {
+            (self.hook)(Op::Remove, path, &[]);
+            self.inner.remove_file(path)
+        })
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        (self.hook)(Op::SyncDir, path, &[]);
-        self.inner.sync_dir(path)
+        serially(&self.serial, || {
+            (self.hook)(Op::SyncDir, path, &[]);
+            self.inner.sync_dir(path)
+        })
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Any + Send + Sync>> {
         self.inner.lock(path)
