@@ -224,7 +224,10 @@ impl Log {
 
     fn publish(&self, last_id: u64, active_first: u64, active_len: u64) {
         let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        if last_id > sh.visible.last_id || active_first != sh.visible.active_first {
+        // Only forwards: an fsync that started before a roll publishes a
+        // position in the segment sealed since, which must not take the
+        // visible prefix back (the roll published further already).
+        if (active_first, active_len) > (sh.visible.active_first, sh.visible.active_len) {
             sh.visible = super::Visible {
                 last_id,
                 active_first,
