@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::segment::{read_header, valid_frame_after, walk, MapRef};
 use super::{state, Snapshot, ARCHIVE_DIR, SEGMENTS_DIR};
 use crate::error::{Error, Result};
-use crate::format::layout::{parse_segment_file_name, segment_file_name};
+use crate::format::layout::{parse_segment_file_name, segment_file_name, HEADER_LEN};
 use crate::storage::{FileRef, Storage};
 
 /// Where the log is damaged.
@@ -97,6 +97,20 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 ),
             );
             return Ok(rep);
+        }
+        // As open does: a live last segment whose header never reached the
+        // disk (a crash right after it was created) holds no record; open
+        // removes and recreates it.
+        let live = it.path.parent().and_then(|p| p.file_name()) == Some(SEGMENTS_DIR.as_ref());
+        if is_last && live && it.limit.is_none() {
+            let len = it.file.len().map_err(|e| Error::io("stat", &it.path, e))?;
+            if len < HEADER_LEN as u64 {
+                rep.notes.push(format!(
+                    "{}: header never completed ({len} bytes); opening the log replaces the file",
+                    it.path.display()
+                ));
+                break;
+            }
         }
         let header = match read_header(&it.path, &it.file, it.first_id) {
             Ok(h) => h,
