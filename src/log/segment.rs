@@ -70,14 +70,17 @@ pub(crate) fn corrupt(
     }
 }
 
-pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
+/// Reads and checks the header of the segment file `path`, named for
+/// `first_id` (the id its damage is reported against).
+pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<Header> {
+    let id = Some(first_id);
     let mut b = [0u8; HEADER_LEN];
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     if len < HEADER_LEN as u64 {
         return Err(corrupt(
             path,
             0,
-            None,
+            id,
             format!("file is {len} bytes, shorter than the {HEADER_LEN}-byte header"),
         ));
     }
@@ -90,10 +93,10 @@ pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
             supported: crate::format::layout::FORMAT_VERSION,
         },
         HeaderError::BadMagic => {
-            corrupt(path, 0, None, "not an auditlog segment (bad magic number)")
+            corrupt(path, 0, id, "not an auditlog segment (bad magic number)")
         }
-        HeaderError::BadCrc => corrupt(path, 0, None, "segment header checksum mismatch"),
-        HeaderError::Short => corrupt(path, 0, None, "segment header is truncated"),
+        HeaderError::BadCrc => corrupt(path, 0, id, "segment header checksum mismatch"),
+        HeaderError::Short => corrupt(path, 0, id, "segment header is truncated"),
     })
 }
 
@@ -429,7 +432,7 @@ impl Segment {
         let file = storage
             .open_read(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        let header = read_header(&path, &file)?;
+        let header = read_header(&path, &file, first_id)?;
         if header.first_id != first_id {
             return Err(corrupt(
                 &path,

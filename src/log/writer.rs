@@ -103,6 +103,18 @@ impl Writer {
             >= age
     }
 
+    /// Passes `e` on; when it is a failed fsync, first stops the writer
+    /// for good (the kernel may have dropped the dirty pages, so no
+    /// later fsync can vouch for them) and returns [`Error::WriterFailed`].
+    fn fail(&mut self, e: Error) -> Error {
+        if !is_fsync_failure(&e) {
+            return e;
+        }
+        let reason = e.to_string();
+        self.failed = Some(reason.clone());
+        Error::WriterFailed { reason }
+    }
+
     fn check(&self) -> Result<()> {
         match &self.failed {
             Some(reason) => Err(Error::WriterFailed {
@@ -212,7 +224,10 @@ impl Log {
 
     fn publish(&self, last_id: u64, active_first: u64, active_len: u64) {
         let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        if last_id > sh.visible.last_id || active_first != sh.visible.active_first {
+        // Only forwards: an fsync that started before a roll publishes a
+        // position in the segment sealed since, which must not take the
+        // visible prefix back (the roll published further already).
+        if (active_first, active_len) > (sh.visible.active_first, sh.visible.active_len) {
             sh.visible = super::Visible {
                 last_id,
                 active_first,
@@ -325,7 +340,7 @@ impl Log {
                         old.path.display()
                     ));
                 }
-                return Err(e);
+                return Err(w.fail(e));
             }
         };
         let map = old
@@ -414,13 +429,10 @@ impl Log {
                 .unwrap_or_else(|p| p.into_inner())
                 .horizon,
         };
-        if let Err(e) = super::state::write(&*self.storage, &self.dir, &st) {
-            log::warn!(
-                "could not update {}: {e}",
-                super::state::state_path(&self.dir).display()
-            );
-        }
-        Ok(())
+        // The roll is done, but the append that asked for it fails: STATE
+        // is what catches a deleted active segment, so failing to update
+        // it is not ignored (and a failed fsync stops the writer).
+        super::state::write(&*self.storage, &self.dir, &st).map_err(|e| w.fail(e))
     }
 }
 
@@ -450,6 +462,17 @@ pub(crate) fn sealer(
         }
         observer.sealed(&job.seg);
     }
+}
+
+/// Whether `e` is a failed fsync of a file or a directory.
+pub(crate) fn is_fsync_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io {
+            op: "fsync" | "fsync directory",
+            ..
+        }
+    )
 }
 
 /// Background fsync for [`Durability::Interval`].

@@ -321,25 +321,38 @@ impl Ctx {
         let n = (hi_id - seg.first_id + 1) as usize;
         let lo_ord = (lo_id - seg.first_id) as usize;
         let limit = self.snap.limit_of(seg);
-        if seg.footer.is_none() {
-            let (cands, exact) = self.index.with_active(|a| {
+        let mut idx = if seg.footer.is_none() {
+            let active = self.index.with_active(|a| {
                 if a.first_id != seg.first_id {
-                    return (Vec::new(), true);
+                    return None;
                 }
                 let n = n.min(a.offsets.len());
-                match self.plan(seg, a, n, lo_ord.min(n), frac) {
+                Some(match self.plan(seg, a, n, lo_ord.min(n), frac) {
                     Ok((ords, src)) => self.finish(seg, a, ords, src),
                     Err(_) => (Vec::new(), true),
-                }
+                })
             });
-            return Ok(SegCands {
-                seg: seg.clone(),
-                limit,
-                cands,
-                exact,
-            });
-        }
-        let mut idx = self.index.segment_index(seg)?;
+            if let Some((cands, exact)) = active {
+                return Ok(SegCands {
+                    seg: seg.clone(),
+                    limit,
+                    cands,
+                    exact,
+                });
+            }
+            // Sealed since the snapshot was taken: its index moved on too.
+            self.index
+                .sealed_since(seg)?
+                .ok_or_else(|| crate::Error::Index {
+                    path: self.index.dir().to_path_buf(),
+                    reason: format!(
+                        "segment {} left the active index but has no seal",
+                        seg.path.display()
+                    ),
+                })?
+        } else {
+            self.index.segment_index(seg)?
+        };
         let (ords, src) = match self.plan(seg, &idx, n.min(idx.len()), lo_ord, frac) {
             Ok(r) => r,
             Err(_) => {
@@ -546,12 +559,23 @@ impl ByTime {
         for seg in ctx.segments() {
             let (lo, hi) = match seg.footer {
                 Some(f) => (f.min_time, f.max_time),
-                None => ctx.index.with_active(|a| {
-                    (
-                        a.times.iter().copied().min().unwrap_or(i64::MAX),
-                        a.times.iter().copied().max().unwrap_or(i64::MIN),
-                    )
-                }),
+                None => {
+                    let span = |times: &[i64]| {
+                        (
+                            times.iter().copied().min().unwrap_or(i64::MAX),
+                            times.iter().copied().max().unwrap_or(i64::MIN),
+                        )
+                    };
+                    let active = ctx
+                        .index
+                        .with_active(|a| (a.first_id == seg.first_id).then(|| span(&a.times)));
+                    // Sealed since the snapshot: its sealed index has the
+                    // times; failing that, open it first (always safe).
+                    active.unwrap_or_else(|| match ctx.index.sealed_since(&seg) {
+                        Ok(Some(i)) => span(i.times()),
+                        _ => (i64::MIN, i64::MAX),
+                    })
+                }
             };
             pending.push((if desc { hi } else { lo }, seg));
         }
