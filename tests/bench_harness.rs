@@ -83,6 +83,11 @@ fn harness_report_is_complete_and_engines_agree() {
         assert!(table.contains(&r.what), "{table}");
     }
     assert!(table.contains("ratio (>1: ours better)"));
+    assert!(table.contains("load average"), "{table}");
+    assert!(report.cpus >= 1);
+    if cfg!(target_os = "linux") {
+        assert!(report.load_before.is_some() && report.load_after.is_some());
+    }
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(
         json["rows"].as_array().unwrap().len(),

@@ -679,6 +679,14 @@ pub struct BenchReport {
     pub mismatches: Vec<String>,
     /// Remarks on how figures were taken.
     pub notes: Vec<String>,
+    /// CPUs available to this process.
+    pub cpus: usize,
+    /// The 1, 5 and 15-minute load averages when the run started (Linux);
+    /// above `cpus`, other work competed for the CPUs and every figure,
+    /// both engines', is slower than on an idle machine.
+    pub load_before: Option<[f64; 3]>,
+    /// The load averages when the run ended.
+    pub load_after: Option<[f64; 3]>,
 }
 
 impl BenchReport {
@@ -727,6 +735,18 @@ impl std::fmt::Display for BenchReport {
             } else {
                 ""
             }
+        )?;
+        let load = |l: Option<[f64; 3]>| {
+            l.map_or("?".to_string(), |l| {
+                format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
+            })
+        };
+        writeln!(
+            f,
+            "machine: {} CPU(s); load average {} at the start, {} at the end",
+            self.cpus,
+            load(self.load_before),
+            load(self.load_after)
         )?;
         let head = vec![
             "what".to_string(),
@@ -839,6 +859,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     ] {
         fresh(&cfg.dir, sub)?;
     }
+    let load_before = load_average();
     let mut b = Bench {
         cfg,
         w: Workload::new(cfg.seed),
@@ -847,7 +868,17 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         notes: Vec::new(),
         progress,
     };
-    b.go()
+    let mut report = b.go()?;
+    report.load_before = load_before;
+    report.load_after = load_average();
+    Ok(report)
+}
+
+/// The 1, 5 and 15-minute load averages (`/proc/loadavg`), or `None`.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
 }
 
 struct Bench<'a> {
@@ -1070,6 +1101,9 @@ impl Bench<'_> {
             sqlite_disk,
             mismatches: std::mem::take(&mut self.mismatches),
             notes,
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            load_before: None,
+            load_after: None,
         })
     }
 
