@@ -92,9 +92,7 @@ pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<
             found: v,
             supported: crate::format::layout::FORMAT_VERSION,
         },
-        HeaderError::BadMagic => {
-            corrupt(path, 0, id, "not an auditlog segment (bad magic number)")
-        }
+        HeaderError::BadMagic => corrupt(path, 0, id, "not an auditlog segment (bad magic number)"),
         HeaderError::BadCrc => corrupt(path, 0, id, "segment header checksum mismatch"),
         HeaderError::Short => corrupt(path, 0, id, "segment header is truncated"),
     })
@@ -377,22 +375,28 @@ impl Segment {
         deep: bool,
     ) -> Result<Footer> {
         let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-        let owned;
-        let bytes: &[u8] = match map {
-            Some(m) => (**m).as_ref(),
-            None => {
-                owned = read_whole(path, file)?;
-                &owned
-            }
+        // The damage paths below need the whole file; the common path reads
+        // only the footer and streams the body through a small buffer (so
+        // checking a log at open does not fault every mapped page in).
+        let whole = || -> Result<std::borrow::Cow<'_, [u8]>> {
+            Ok(match map {
+                Some(m) => std::borrow::Cow::Borrowed((**m).as_ref()),
+                None => std::borrow::Cow::Owned(read_whole(path, file)?),
+            })
         };
-        let footer = bytes
-            .len()
-            .checked_sub(FOOTER_LEN)
-            .and_then(|at| Footer::decode(&bytes[at..]))
-            .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id);
+        let mut tail = [0u8; FOOTER_LEN];
+        let footer = if len >= FOOTER_LEN as u64 {
+            file.read_exact_at(&mut tail, len - FOOTER_LEN as u64)
+                .map_err(|e| Error::io("read footer of", path, e))?;
+            Footer::decode(&tail)
+                .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id)
+        } else {
+            None
+        };
         let Some(footer) = footer else {
             // Truncated or damaged: find where the valid frames stop.
-            let w = walk(bytes, first_id, |_, _| {});
+            let bytes = whole()?;
+            let w = walk(&bytes, first_id, |_, _| {});
             let (at, why) = w
                 .stop
                 .unwrap_or((w.end, "seal footer missing (file truncated?)".into()));
@@ -404,9 +408,19 @@ impl Segment {
             ));
         };
         if deep {
-            let body = bytes.get(..footer.body_len as usize).unwrap_or(bytes);
-            if crc32fast::hash(body) != footer.body_crc {
-                let w = walk(bytes, first_id, |_, _| {});
+            let mut h = crc32fast::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0u64;
+            while off < footer.body_len {
+                let n = (footer.body_len - off).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], off)
+                    .map_err(|e| Error::io("read", path, e))?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            if h.finalize() != footer.body_crc {
+                let bytes = whole()?;
+                let w = walk(&bytes, first_id, |_, _| {});
                 let (at, why) = w
                     .stop
                     .unwrap_or((0, "segment checksum mismatch (header damaged?)".into()));
