@@ -333,16 +333,17 @@ impl Segment {
     }
 
     /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
-    /// with the decoded record. Sealed segments are read through their map;
+    /// with its payload (checksummed, not yet decoded). Sealed segments are
+    /// read through their map;
     /// the active one through `buf`, a read-ahead window refilled with one
     /// positional read of up to 256 KiB, so a scan costs one system call
     /// per window rather than two per record.
-    pub fn with_record<R>(
+    pub fn with_payload<R>(
         &self,
         offset: u64,
         limit: u64,
         buf: &mut ReadBuf,
-        f: impl FnOnce(&StoredRecord<'_>) -> R,
+        f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
         let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
         let payload: &[u8] = if let Some(m) = self.mapped() {
@@ -360,8 +361,23 @@ impl Segment {
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         };
-        let rec = StoredRecord::decode(payload).map_err(|e| bad(&e.to_string()))?;
-        Ok(f(&rec))
+        Ok(f(payload))
+    }
+
+    /// Like [`Segment::with_payload`], with the record decoded.
+    pub fn with_record<R>(
+        &self,
+        offset: u64,
+        limit: u64,
+        buf: &mut ReadBuf,
+        f: impl FnOnce(&StoredRecord<'_>) -> R,
+    ) -> Result<R> {
+        let path = &self.path;
+        self.with_payload(offset, limit, buf, |payload| {
+            StoredRecord::decode(payload)
+                .map(|rec| f(&rec))
+                .map_err(|e| corrupt(path, offset, None, e.to_string()))
+        })?
     }
 
     /// Checks a sealed segment's footer against its file and (when `deep`)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
 use crate::error::Result;
-use crate::format::codec::StoredRecord;
+use crate::format::codec::{self, StoredRecord};
 use crate::index::segindex::BadBlob;
 use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex, SegIndexRef};
 use crate::log::segment::ReadBuf;
@@ -147,6 +147,42 @@ enum Source {
 
 impl Ctx {
     /// Whether a record read from the log passes every condition.
+    /// A cheap first test on the undecoded record: false only when it
+    /// certainly fails (time, id bound, id set, scope, or a predicate on a
+    /// single-valued string field).
+    fn may_pass(&self, p: &codec::Peek<'_>) -> bool {
+        let q = &self.q;
+        if q.start.is_some_and(|s| p.time < s.as_micros())
+            || q.end.is_some_and(|e| p.time >= e.as_micros())
+            || q.until_id.is_some_and(|u| p.id > u)
+            || self
+                .scope
+                .as_ref()
+                .is_some_and(|s| !s.contains(&p.customer))
+        {
+            return false;
+        }
+        q.predicates.iter().all(|pr| {
+            let slot = match pr.field {
+                Field::Person => 0,
+                Field::Source => 1,
+                Field::Action => 2,
+                Field::Object => 3,
+                Field::ObjectId => 4,
+                Field::Name => 5,
+                Field::Field => 6,
+                Field::Old => 7,
+                Field::New => 8,
+                _ => return true,
+            };
+            match std::str::from_utf8(p.strings[slot]) {
+                Ok(v) => pr.matches_str(v),
+                // Let the full decode report it.
+                Err(_) => true,
+            }
+        })
+    }
+
     pub fn passes<R: RecordView + ?Sized>(&self, r: &R) -> bool {
         self.q.matches_filters(r)
             && self
@@ -395,7 +431,17 @@ impl Ctx {
         scratch: &mut ReadBuf,
         f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        seg.with_record(u64::from(c.off), limit, scratch, |sr: &StoredRecord<'_>| {
+        seg.with_payload(u64::from(c.off), limit, scratch, |payload: &[u8]| {
+            // Most rejections need no full decode.
+            if let Some(p) = codec::peek(payload) {
+                if p.id == c.id && !self.may_pass(&p) {
+                    return Ok(None);
+                }
+            }
+            let sr = StoredRecord::decode(payload).map_err(|e| {
+                crate::log::segment::corrupt(&seg.path, u64::from(c.off), Some(c.id), e.to_string())
+            })?;
+            let sr = &sr;
             if sr.id != c.id {
                 return Err(crate::log::segment::corrupt(
                     &seg.path,
