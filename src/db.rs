@@ -236,9 +236,10 @@ impl AuditLog {
         let off = if seg.footer.is_some() {
             self.inner.index.segment_index(seg)?.offset(ord)
         } else {
-            let active = self.inner.index.with_active(|a| {
-                (a.first_id == seg.first_id).then(|| a.offsets.get(ord).copied())
-            });
+            let active = self
+                .inner
+                .index
+                .with_active(|a| (a.first_id == seg.first_id).then(|| a.offsets.get(ord).copied()));
             match active {
                 Some(off) => off,
                 // Sealed since the snapshot was taken.

@@ -30,7 +30,12 @@ fn check_record(r: &Record, what: &str) {
         .split_once(':')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
         .unwrap_or_else(|| panic!("{what}: record {} is not one we appended: {r:?}", r.id));
-    assert_eq!(r.to_new(), record(t, seq), "{what}: record {} altered", r.id);
+    assert_eq!(
+        r.to_new(),
+        record(t, seq),
+        "{what}: record {} altered",
+        r.id
+    );
 }
 
 /// Checks rows are ids 1..=k and returns k.
@@ -88,7 +93,8 @@ fn hammer(d: Durability) {
                     let k = match (i + r) % 3 {
                         0 => prefix(log.range(..), &what),
                         1 => prefix(
-                            log.query(&Query::new().with_sort(Field::Id, false)).unwrap(),
+                            log.query(&Query::new().with_sort(Field::Id, false))
+                                .unwrap(),
                             &what,
                         ),
                         _ => {
@@ -170,9 +176,14 @@ fn second_open_is_locked_out() {
     for _ in 0..2 {
         match AuditLog::open(dir.path()) {
             Err(e @ Error::Locked { .. }) => {
-                let Error::Locked { path } = &e else { unreachable!() };
+                let Error::Locked { path } = &e else {
+                    unreachable!()
+                };
                 assert_eq!(path, dir.path());
-                assert!(e.to_string().contains(&dir.path().display().to_string()), "{e}");
+                assert!(
+                    e.to_string().contains(&dir.path().display().to_string()),
+                    "{e}"
+                );
             }
             Err(e) => panic!("expected Error::Locked, got {e:?}"),
             Ok(_) => panic!("a second open of a locked directory succeeded"),
@@ -181,7 +192,10 @@ fn second_open_is_locked_out() {
     // A clone keeps it open; the lock goes with the last handle.
     let clone = log.clone();
     drop(log);
-    assert!(matches!(AuditLog::open(dir.path()), Err(Error::Locked { .. })));
+    assert!(matches!(
+        AuditLog::open(dir.path()),
+        Err(Error::Locked { .. })
+    ));
     drop(clone);
     let log = AuditLog::open(dir.path()).unwrap();
     assert_eq!(log.last_id(), 1);

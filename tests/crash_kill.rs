@@ -54,7 +54,8 @@ fn child(dir: &str, base: u64) {
                 // Bounded, in case the parent is gone.
                 for i in 0..20_000u64 {
                     let ids = if i % 3 == 2 {
-                        log.append_batch(vec![record(seq), record(seq + 1)]).unwrap()
+                        log.append_batch(vec![record(seq), record(seq + 1)])
+                            .unwrap()
                     } else {
                         let id = log.append(record(seq)).unwrap();
                         id..=id
@@ -104,12 +105,19 @@ fn check_log(log: &AuditLog, from: u64, acked: &BTreeMap<u64, u64>, what: &str) 
             .unwrap_or_else(|_| panic!("{what}: record {} is not ours: {r:?}", r.id));
         assert_eq!(r.to_new(), record(seq), "{what}: record {} altered", r.id);
         if let Some(&want) = acked.get(&r.id) {
-            assert_eq!(seq, want, "{what}: record {} is not the one acknowledged", r.id);
+            assert_eq!(
+                seq, want,
+                "{what}: record {} is not the one acknowledged",
+                r.id
+            );
         }
     }
     assert_eq!(last, log.last_id(), "{what}");
     if let Some((&id, _)) = acked.iter().next_back() {
-        assert!(id <= last, "{what}: acknowledged id {id} lost (log ends at {last})");
+        assert!(
+            id <= last,
+            "{what}: acknowledged id {id} lost (log ends at {last})"
+        );
     }
     last
 }
@@ -134,7 +142,12 @@ fn kill_and_reopen_cycles() {
     for cycle in 0..CYCLES {
         let kill_after = 1 + next(&mut rng) % 30;
         let mut child = Command::new(&exe)
-            .args(["kill_and_reopen_cycles", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "kill_and_reopen_cycles",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DIR, &dir)
             .env(CHILD_BASE, ((cycle + 1) * 10_000_000).to_string())
             .stdin(Stdio::null())
@@ -183,7 +196,10 @@ fn kill_and_reopen_cycles() {
         // the last check (records once present are checked again later).
         let from = if cycle % 10 == 9 { 1 } else { checked + 1 };
         let last = check_log(&log, from.min(checked + 1), &acked, &what);
-        assert!(last >= checked, "{what}: the log shrank from {checked} to {last}");
+        assert!(
+            last >= checked,
+            "{what}: the log shrank from {checked} to {last}"
+        );
         checked = last;
         let rep = log.verify().unwrap();
         assert!(rep.is_ok() && rep.notes.is_empty(), "{what}: {rep:?}");
@@ -199,8 +215,15 @@ fn kill_and_reopen_cycles() {
     drop(log);
     let rep = AuditLog::verify_dir(&dir).unwrap();
     assert!(rep.is_ok() && rep.notes.is_empty(), "{rep:?}");
-    assert!(acked.len() as u64 >= CYCLES * 10, "only {} acks", acked.len());
-    assert!(rolls_seen >= 20, "segments rolled in only {rolls_seen} cycles");
+    assert!(
+        acked.len() as u64 >= CYCLES * 10,
+        "only {} acks",
+        acked.len()
+    );
+    assert!(
+        rolls_seen >= 20,
+        "segments rolled in only {rolls_seen} cycles"
+    );
     eprintln!(
         "{CYCLES} kill/reopen cycles, {} acknowledged records, {} in the log, {last_segments} segments, {:?}",
         acked.len(),

@@ -66,7 +66,10 @@ fn template(seed: u64, empty_active: bool) -> Template {
     }
     if empty_active {
         let active = segment_files(&dir).pop().unwrap();
-        let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .unwrap();
         f.set_len(HEADER_LEN as u64).unwrap();
     }
     let t = Template {
@@ -133,7 +136,10 @@ fn expect_corrupt(dir: &Path, segment: &Path, offset: u64, id: u64, what: &str) 
             format!("offset {offset}"),
             format!("record id {id}"),
         ] {
-            assert!(shown.contains(&part), "{what}: {shown:?} does not say {part:?}");
+            assert!(
+                shown.contains(&part),
+                "{what}: {shown:?} does not say {part:?}"
+            );
         }
         assert!(
             files_of(dir) == before,
@@ -194,7 +200,14 @@ fn flipped_byte_in_a_sealed_frame() {
         let k = [0, fr.len() / 2, fr.len() - 1][si];
         let (start, end) = fr[k];
         // In the length field, the CRC field, and the payload.
-        for at in [start, start + 1, start + 5, start + 8, (start + end) / 2, end - 1] {
+        for at in [
+            start,
+            start + 1,
+            start + 5,
+            start + 8,
+            (start + end) / 2,
+            end - 1,
+        ] {
             let (_tmp, dir) = fresh_copy(&t);
             let s = dir.join("segments").join(seg.file_name().unwrap());
             flip(&s, at);
@@ -241,7 +254,10 @@ fn damaged_or_missing_footer_is_resealed() {
             assert!(sealed);
             let foot = fr.last().unwrap().1;
             assert_eq!(foot + FOOTER_LEN, orig.len());
-            let flips = (foot..orig.len()).step_by(3).chain([orig.len() - 1]).map(Some);
+            let flips = (foot..orig.len())
+                .step_by(3)
+                .chain([orig.len() - 1])
+                .map(Some);
             let cuts = [foot, foot + 1, foot + 10, orig.len() - 1].map(|c| (None, c));
             for (flip_at, cut) in flips.map(|f| (f, orig.len())).chain(cuts) {
                 let (_tmp, dir) = fresh_copy(&t);
@@ -273,7 +289,11 @@ fn damaged_or_missing_footer_is_resealed() {
                         && w[0].contains("interrupted seal"),
                     "{what}: {w:?}"
                 );
-                assert_eq!(std::fs::read(&s).unwrap(), orig, "{what}: footer not restored");
+                assert_eq!(
+                    std::fs::read(&s).unwrap(),
+                    orig,
+                    "{what}: footer not restored"
+                );
                 let all: Vec<_> = log.range(..).collect::<Result<_, _>>().unwrap();
                 assert_eq!(all.len(), t.recs.len(), "{what}");
                 for (r, want) in all.iter().zip(&t.recs) {
@@ -341,7 +361,10 @@ fn truncated_sealed_segment() {
                     &s,
                     off as u64,
                     first_id(&s) + id_ord as u64,
-                    &format!("{} cut at {cut} (empty active: {empty_active})", s.display()),
+                    &format!(
+                        "{} cut at {cut} (empty active: {empty_active})",
+                        s.display()
+                    ),
                 );
             }
         }
@@ -372,8 +395,8 @@ fn bad_frame_in_the_active_segment_followed_by_valid_frames() {
     let bytes = std::fs::read(&active).unwrap();
     let (fr, sealed) = frames(&bytes);
     assert!(!sealed && fr.len() >= 4);
-    for k in 0..fr.len() - 1 {
-        let (start, end) = fr[k];
+    // Every frame but the last (after which no valid frame follows).
+    for (k, &(start, end)) in fr.iter().enumerate().take(fr.len() - 1) {
         for at in [start + 4, start + 9, end - 1] {
             let (_tmp, dir) = fresh_copy(&t);
             let s = dir.join("segments").join(active.file_name().unwrap());
@@ -392,6 +415,12 @@ fn bad_frame_in_the_active_segment_followed_by_valid_frames() {
         let (_tmp, dir) = fresh_copy(&t);
         let s = dir.join("segments").join(active.file_name().unwrap());
         flip(&s, at);
-        expect_corrupt(&dir, &s, 0, first_id(&s), &format!("active header byte {at}"));
+        expect_corrupt(
+            &dir,
+            &s,
+            0,
+            first_id(&s),
+            &format!("active header byte {at}"),
+        );
     }
 }

@@ -193,14 +193,21 @@ fn one_fault(d: Durability, kind: FaultKind, n: usize) -> (Op, What, String, boo
         }
     }
     let trace = rig.trace.lock().unwrap().clone();
-    assert!(trace.len() >= n, "{what}: the sequence made only {} operations", trace.len());
+    assert!(
+        trace.len() >= n,
+        "{what}: the sequence made only {} operations",
+        trace.len()
+    );
     let hit = trace[n - 1].clone();
     let (fb, err, t0, t1) =
         failure.unwrap_or_else(|| panic!("{what}: no append failed (hit {hit:?})"));
     if hit.bg {
         // The background sealer's fsync failed: the next append to check
         // the writer fails, and every one after it.
-        assert!(hit.op == Op::SyncData && d != Durability::Always, "{what}: {hit:?}");
+        assert!(
+            hit.op == Op::SyncData && d != Durability::Always,
+            "{what}: {hit:?}"
+        );
         assert!(n - 1 < t1, "{what}: failure reported before it happened");
     } else {
         assert!(
@@ -218,16 +225,32 @@ fn one_fault(d: Durability, kind: FaultKind, n: usize) -> (Op, What, String, boo
     // before the failing operation (only an fsync can fail after that).
     let written = !hit.bg && trace[t0..n - 1].iter().any(|t| t.what == What::Frames);
     if hit.op.is_sync() {
-        assert!(is_writer_failed(&err), "{what}: an fsync failure must stop the writer: {err:?}");
-        assert_eq!(acked.len(), acked_at_failure.len(), "{what}: an append succeeded after a failed fsync");
+        assert!(
+            is_writer_failed(&err),
+            "{what}: an fsync failure must stop the writer: {err:?}"
+        );
+        assert_eq!(
+            acked.len(),
+            acked_at_failure.len(),
+            "{what}: an append succeeded after a failed fsync"
+        );
         assert_eq!(later_errors.len(), batches.len() - fb - 1, "{what}");
         for (b, e) in &later_errors {
-            assert!(is_writer_failed(e), "{what}: batch {b} after a failed fsync: {e:?}");
+            assert!(
+                is_writer_failed(e),
+                "{what}: batch {b} after a failed fsync: {e:?}"
+            );
         }
     } else {
         assert!(!written, "{what}: frames written before a failing write?");
-        assert!(!is_writer_failed(&err), "{what}: a failed write stopped the writer: {err:?}");
-        assert!(later_errors.is_empty(), "{what}: appends did not recover: {later_errors:?}");
+        assert!(
+            !is_writer_failed(&err),
+            "{what}: a failed write stopped the writer: {err:?}"
+        );
+        assert!(
+            later_errors.is_empty(),
+            "{what}: appends did not recover: {later_errors:?}"
+        );
         assert_eq!(
             acked.len(),
             (batches.len() - 1) * BATCH as usize,
@@ -243,13 +266,28 @@ fn one_fault(d: Durability, kind: FaultKind, n: usize) -> (Op, What, String, boo
     if written {
         want.extend(failed_batch.iter().cloned());
     }
-    let got = reopen_image(&rig, d, crash_img.as_ref().unwrap(), &format!("{what}, crash image"));
+    let got = reopen_image(
+        &rig,
+        d,
+        crash_img.as_ref().unwrap(),
+        &format!("{what}, crash image"),
+    );
     assert!(got == want, "{what}: crash image holds {} records, want {} (acknowledged {}, failing batch written: {written})", got.len(), want.len(), acked_at_failure.len());
     if d == Durability::Always {
         // On power loss only fsynced bytes survive: the failing batch
         // never was (its fsync is what failed, or it was never written).
-        let got = reopen_image(&rig, d, power_img.as_ref().unwrap(), &format!("{what}, power-loss image"));
-        assert!(got == acked_at_failure, "{what}: power-loss image holds {} records, want {}", got.len(), acked_at_failure.len());
+        let got = reopen_image(
+            &rig,
+            d,
+            power_img.as_ref().unwrap(),
+            &format!("{what}, power-loss image"),
+        );
+        assert!(
+            got == acked_at_failure,
+            "{what}: power-loss image holds {} records, want {}",
+            got.len(),
+            acked_at_failure.len()
+        );
     }
     // At the end: nothing acknowledged is lost, nothing failed appears
     // (but the batch whose fsync failed, which may or may not be there).
@@ -259,9 +297,18 @@ fn one_fault(d: Durability, kind: FaultKind, n: usize) -> (Op, What, String, boo
         want.extend(failed_batch.iter().cloned());
     }
     let got = reopen_image(&rig, d, &rig.st.crash_image(), &format!("{what}, final"));
-    assert!(got == want, "{what}: final log holds {} records, want {}", got.len(), want.len());
+    assert!(
+        got == want,
+        "{what}: final log holds {} records, want {}",
+        got.len(),
+        want.len()
+    );
     let file = hit.path.file_name().unwrap().to_string_lossy().into_owned();
-    let file = if file.ends_with(".seg") { "seg".into() } else { file };
+    let file = if file.ends_with(".seg") {
+        "seg".into()
+    } else {
+        file
+    };
     (hit.op, hit.what, file, hit.bg)
 }
 
@@ -276,7 +323,10 @@ fn sweep(d: Durability) {
     let trace = rig.trace.lock().unwrap().clone();
     assert!(trace.len() >= 60, "{d:?}: only {} operations", trace.len());
     let first_60 = &trace[..60];
-    assert!(first_60.iter().filter(|t| t.what == What::Footer).count() >= 2, "{d:?}: too few rolls");
+    assert!(
+        first_60.iter().filter(|t| t.what == What::Footer).count() >= 2,
+        "{d:?}: too few rolls"
+    );
     drop(log);
     let mut hit = std::collections::BTreeSet::new();
     for n in 1..=60 {
@@ -302,7 +352,10 @@ fn sweep(d: Durability) {
         want.push((Op::SyncData, What::Other, seg(), true));
     }
     want.retain(|w| !hit.contains(w));
-    assert!(want.is_empty(), "{d:?}: never failed {want:?}; failed {hit:?}");
+    assert!(
+        want.is_empty(),
+        "{d:?}: never failed {want:?}; failed {hit:?}"
+    );
 }
 
 #[test]
@@ -331,7 +384,10 @@ fn assert_enospc(e: &Error, what: &str) {
         Error::Io { path, source, .. } => {
             assert_eq!(source.raw_os_error(), Some(28), "{what}: {e}");
             assert!(path.extension().is_some_and(|x| x == "seg"), "{what}: {e}");
-            assert!(e.to_string().contains(&path.display().to_string()), "{what}: {e}");
+            assert!(
+                e.to_string().contains(&path.display().to_string()),
+                "{what}: {e}"
+            );
         }
         other => panic!("{what}: expected an I/O error, got {other:?}"),
     }
@@ -368,20 +424,38 @@ fn disk_full_then_freed() {
                 assert_enospc(&e, &what);
             }
             // Nothing half-written stays behind, nothing is lost.
-            assert_eq!(active_len(&rig.st, &rig.dir), (active.clone(), len), "{what}");
+            assert_eq!(
+                active_len(&rig.st, &rig.dir),
+                (active.clone(), len),
+                "{what}"
+            );
             let got = reopen_image(&rig, d, &rig.st.crash_image(), &what);
-            assert!(got == acked, "{what}: {} records, want {}", got.len(), acked.len());
+            assert!(
+                got == acked,
+                "{what}: {} records, want {}",
+                got.len(),
+                acked.len()
+            );
             rig.st.set_disk_full(false);
             for _ in 0..3 {
                 append_ok(&log, &mut acked, batches.next().unwrap());
             }
             if phase == "roll" {
-                assert_ne!(active_len(&rig.st, &rig.dir).0, active, "{what}: no roll after space came back");
+                assert_ne!(
+                    active_len(&rig.st, &rig.dir).0,
+                    active,
+                    "{what}: no roll after space came back"
+                );
             }
         }
         drop(log);
         let got = reopen_image(&rig, d, &rig.st.crash_image(), &format!("{d:?} final"));
-        assert!(got == acked, "{d:?}: {} records, want {}", got.len(), acked.len());
+        assert!(
+            got == acked,
+            "{d:?}: {} records, want {}",
+            got.len(),
+            acked.len()
+        );
     }
 }
 
@@ -424,8 +498,8 @@ fn power_loss_in_always_keeps_every_acknowledged_record() {
                 .storage(s)
         };
         let log = opts(Arc::new(Hooked::new(Arc::new(st.clone()), hook)))
-        .open()
-        .unwrap();
+            .open()
+            .unwrap();
         // Count only the appends' operations.
         ops.store(0, Ordering::SeqCst);
         let seed = rng.next();
@@ -437,7 +511,9 @@ fn power_loss_in_always_keeps_every_acknowledged_record() {
                     for i in 0..APPENDS {
                         let k = 1 + rng.below(3);
                         let batch: Vec<NewRecord> = (0..k)
-                            .map(|j| gen_record(&mut rng, t * 1000 + i * 3 + j, 1_700_000_000_000_000))
+                            .map(|j| {
+                                gen_record(&mut rng, t * 1000 + i * 3 + j, 1_700_000_000_000_000)
+                            })
                             .collect();
                         let ids = log.append_batch(batch.clone()).unwrap();
                         let mut a = acks.lock().unwrap();
@@ -466,11 +542,19 @@ fn power_loss_in_always_keeps_every_acknowledged_record() {
         let got: Vec<_> = log.range(..).collect::<Result<_, _>>().unwrap();
         for (i, r) in got.iter().enumerate() {
             assert_eq!(r.id, i as u64 + 1, "{what}: not a gap-free prefix");
-            assert_eq!(Some(&r.to_new()), a.by_id.get(&r.id), "{what}: record {} differs", r.id);
+            assert_eq!(
+                Some(&r.to_new()),
+                a.by_id.get(&r.id),
+                "{what}: record {} differs",
+                r.id
+            );
         }
         let k = got.len() as u64;
         for id in &a.before {
-            assert!(*id <= k, "{what}: acknowledged record {id} lost (log ends at {k})");
+            assert!(
+                *id <= k,
+                "{what}: acknowledged record {id} lost (log ends at {k})"
+            );
         }
         assert!(log.verify().unwrap().is_ok(), "{what}");
         // The recovered log takes appends again.

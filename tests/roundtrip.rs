@@ -39,7 +39,11 @@ fn check_all(log: &AuditLog, recs: &[NewRecord], when: &str) {
     for (i, r) in back.iter().enumerate() {
         let id = n - i as u64;
         assert_eq!(r.id, id, "{when}: backward id at {i}");
-        assert_eq!(r.to_new(), recs[id as usize - 1], "{when}: backward record {id}");
+        assert_eq!(
+            r.to_new(),
+            recs[id as usize - 1],
+            "{when}: backward record {id}"
+        );
     }
 
     for id in 1..=n {
@@ -51,13 +55,24 @@ fn check_all(log: &AuditLog, recs: &[NewRecord], when: &str) {
         assert_eq!(r.to_new(), recs[id as usize - 1], "{when}: get({id})");
     }
     assert!(log.get(0).unwrap().is_none(), "{when}: id 0 exists");
-    assert!(log.get(n + 1).unwrap().is_none(), "{when}: id past the end exists");
+    assert!(
+        log.get(n + 1).unwrap().is_none(),
+        "{when}: id past the end exists"
+    );
 
     // Bounded ranges, and both ends of one iterator consumed alternately.
     let mid: Vec<u64> = log.range(100..=250).map(|r| r.unwrap().id).collect();
-    assert_eq!(mid, (100..=250).collect::<Vec<_>>(), "{when}: range(100..=250)");
+    assert_eq!(
+        mid,
+        (100..=250).collect::<Vec<_>>(),
+        "{when}: range(100..=250)"
+    );
     let excl: Vec<u64> = log.range(n - 5..n + 10).map(|r| r.unwrap().id).collect();
-    assert_eq!(excl, (n - 5..=n).collect::<Vec<_>>(), "{when}: range past the end");
+    assert_eq!(
+        excl,
+        (n - 5..=n).collect::<Vec<_>>(),
+        "{when}: range past the end"
+    );
     let mut it = log.range(10..20);
     let mut seen = Vec::new();
     loop {
@@ -70,7 +85,11 @@ fn check_all(log: &AuditLog, recs: &[NewRecord], when: &str) {
         seen.extend(b.map(|r| r.unwrap().id));
     }
     seen.sort_unstable();
-    assert_eq!(seen, (10..20).collect::<Vec<_>>(), "{when}: double-ended range");
+    assert_eq!(
+        seen,
+        (10..20).collect::<Vec<_>>(),
+        "{when}: double-ended range"
+    );
 }
 
 fn roundtrip(d: Durability, seed: u64) {
@@ -98,7 +117,11 @@ fn roundtrip(d: Durability, seed: u64) {
         check_all(&log, &recs, &format!("{d:?} before close"));
     }
     let log = open(dir.path(), d);
-    assert!(log.warnings().is_empty(), "clean reopen warned: {:?}", log.warnings());
+    assert!(
+        log.warnings().is_empty(),
+        "clean reopen warned: {:?}",
+        log.warnings()
+    );
     check_all(&log, &recs, &format!("{d:?} after reopen"));
     assert!(log.verify().unwrap().is_ok());
     // Appends continue with the next id after the reopen.

@@ -81,7 +81,11 @@ fn every_cut_in_the_last_two_frames() {
     let bytes = std::fs::read(&active).unwrap();
     let (fr, sealed) = frames(&bytes);
     assert!(!sealed && fr.len() >= 5);
-    assert_eq!(fr.last().unwrap().1, bytes.len(), "active segment ends with a frame");
+    assert_eq!(
+        fr.last().unwrap().1,
+        bytes.len(),
+        "active segment ends with a frame"
+    );
     let first_in_active = n - fr.len() as u64 + 1;
     let from = fr[fr.len() - 2].0;
 
@@ -106,25 +110,41 @@ fn every_cut_in_the_last_two_frames() {
         let log = open(&dir);
         let w = log.warnings();
         if boundary == cut {
-            assert!(w.is_empty(), "{what}: a cut at a frame boundary warned: {w:?}");
+            assert!(
+                w.is_empty(),
+                "{what}: a cut at a frame boundary warned: {w:?}"
+            );
         } else {
             assert_eq!(w.len(), 1, "{what}: {w:?}");
             assert!(
-                w[0].contains(&seg.display().to_string()) && w[0].contains(&format!("offset {boundary}")),
+                w[0].contains(&seg.display().to_string())
+                    && w[0].contains(&format!("offset {boundary}")),
                 "{what}: warning does not name {} and offset {boundary}: {}",
                 seg.display(),
                 w[0]
             );
         }
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), boundary as u64, "{what}: file length");
+        assert_eq!(
+            std::fs::metadata(&seg).unwrap().len(),
+            boundary as u64,
+            "{what}: file length"
+        );
         check_prefix(&log, &t.recs, kept, &what);
 
         // Appends continue with the next id, and survive another reopen.
         let extra = gen_record(&mut rng, n + 10, 1_700_000_000_000_000);
-        assert_eq!(log.append(extra.clone()).unwrap(), kept + 1, "{what}: next id");
+        assert_eq!(
+            log.append(extra.clone()).unwrap(),
+            kept + 1,
+            "{what}: next id"
+        );
         drop(log);
         let log = open(&dir);
-        assert!(log.warnings().is_empty(), "{what}: second reopen warned: {:?}", log.warnings());
+        assert!(
+            log.warnings().is_empty(),
+            "{what}: second reopen warned: {:?}",
+            log.warnings()
+        );
         let mut want = t.recs[..kept as usize].to_vec();
         want.push(extra);
         check_prefix(&log, &want, kept + 1, &what);
@@ -148,7 +168,10 @@ fn junk_is_truncated(t: &Template, junk: &[u8], what: &str) {
         .write_all(junk)
         .unwrap();
     let report = AuditLog::verify_dir(&dir).unwrap();
-    assert!(report.is_ok(), "{what}: a torn tail is not damage: {report:?}");
+    assert!(
+        report.is_ok(),
+        "{what}: a torn tail is not damage: {report:?}"
+    );
     assert_eq!(report.notes.len(), 1, "{what}: {report:?}");
 
     let log = open(&dir);
@@ -160,9 +183,17 @@ fn junk_is_truncated(t: &Template, junk: &[u8], what: &str) {
         seg.display(),
         w[0]
     );
-    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len, "{what}: not truncated");
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        len,
+        "{what}: not truncated"
+    );
     check_prefix(&log, &t.recs, n, what);
-    assert_eq!(log.append(t.recs[0].clone()).unwrap(), n + 1, "{what}: next id");
+    assert_eq!(
+        log.append(t.recs[0].clone()).unwrap(),
+        n + 1,
+        "{what}: next id"
+    );
 }
 
 #[test]

@@ -320,7 +320,8 @@ impl Index {
         seg.file
             .read_exact_at(&mut tail, at)
             .map_err(|e| Error::io("read footer of", &seg.path, e))?;
-        let Some(f) = Footer::decode(&tail).filter(|f| f.body_len == at && f.first_id == seg.first_id)
+        let Some(f) =
+            Footer::decode(&tail).filter(|f| f.body_len == at && f.first_id == seg.first_id)
         else {
             return Ok(None);
         };

@@ -92,9 +92,7 @@ pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<
             found: v,
             supported: crate::format::layout::FORMAT_VERSION,
         },
-        HeaderError::BadMagic => {
-            corrupt(path, 0, id, "not an auditlog segment (bad magic number)")
-        }
+        HeaderError::BadMagic => corrupt(path, 0, id, "not an auditlog segment (bad magic number)"),
         HeaderError::BadCrc => corrupt(path, 0, id, "segment header checksum mismatch"),
         HeaderError::Short => corrupt(path, 0, id, "segment header is truncated"),
     })

@@ -295,7 +295,9 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
                 segment: dir.join(SEGMENTS_DIR).join(segment_file_name(st.active)),
                 offset: 0,
                 id: Some(st.active),
-                reason: "the active segment named in STATE is missing; records from this id on are lost".into(),
+                reason:
+                    "the active segment named in STATE is missing; records from this id on are lost"
+                        .into(),
             });
         }
     }

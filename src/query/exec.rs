@@ -580,9 +580,9 @@ impl ByTime {
             pending.push((if desc { hi } else { lo }, seg));
         }
         if desc {
-            pending.sort_by(|a, b| b.0.cmp(&a.0));
+            pending.sort_by_key(|p| std::cmp::Reverse(p.0));
         } else {
-            pending.sort_by(|a, b| a.0.cmp(&b.0));
+            pending.sort_by_key(|p| p.0);
         }
         ByTime {
             ctx,
@@ -628,10 +628,9 @@ impl ByTime {
             let mut sc = self.ctx.candidates(&seg)?;
             if self.desc {
                 sc.cands
-                    .sort_unstable_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+                    .sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
-                sc.cands
-                    .sort_unstable_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+                sc.cands.sort_unstable_by_key(|c| (c.time, c.id));
             }
             if sc.cands.is_empty() {
                 continue;

@@ -16,6 +16,8 @@ pub mod fault;
 pub mod fs;
 
 /// An open file: positional reads and writes, sync, truncate.
+// `len` is a file's length, not a collection's: no `is_empty` wanted.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
     /// (0 at end of file).
