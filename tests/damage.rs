@@ -395,8 +395,8 @@ fn bad_frame_in_the_active_segment_followed_by_valid_frames() {
     let bytes = std::fs::read(&active).unwrap();
     let (fr, sealed) = frames(&bytes);
     assert!(!sealed && fr.len() >= 4);
-    for k in 0..fr.len() - 1 {
-        let (start, end) = fr[k];
+    // Every frame but the last (after which no valid frame follows).
+    for (k, &(start, end)) in fr.iter().enumerate().take(fr.len() - 1) {
         for at in [start + 4, start + 9, end - 1] {
             let (_tmp, dir) = fresh_copy(&t);
             let s = dir.join("segments").join(active.file_name().unwrap());
