@@ -218,14 +218,25 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     };
     let rx = Mutex::new(rx);
     let spawned = thread::scope(|s| {
+        // Fewer workers than asked is fine; none is not.
+        let mut started = 0;
+        let mut failure = None;
         for i in 0..workers {
             let (sh, rx, pool) = (&shared, &rx, &*pool);
-            thread::Builder::new()
+            match thread::Builder::new()
                 .name(format!("ingest-{i}"))
                 .spawn_scoped(s, move || worker(sh, rx, pool))
-                .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
+            {
+                Ok(_) => started += 1,
+                Err(e) => failure = Some(e),
+            }
         }
-        Ok::<(), CliError>(())
+        match failure {
+            Some(e) if started == 0 => {
+                Err(CliError::runtime(format!("cannot start a thread: {e}")))
+            }
+            _ => Ok(()),
+        }
     });
     // The reader's next send fails from here on.
     drop(rx);
