@@ -179,9 +179,15 @@ fn open(dir: &Path) -> AuditLog {
 
 /// Opens with `opts`, waiting out an accidental lock.
 fn open_with(opts: Options) -> AuditLog {
+    retry_locked(|| opts.clone().open())
+}
+
+/// Runs `open` until it does not fail with [`auditlog::Error::Locked`]
+/// (see [`LOCK_RETRIES`]).
+fn retry_locked(mut open: impl FnMut() -> auditlog::Result<AuditLog>) -> AuditLog {
     let mut tries = 0;
     loop {
-        match opts.clone().open() {
+        match open() {
             Err(auditlog::Error::Locked { .. }) if tries < LOCK_RETRIES => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -256,6 +262,44 @@ fn ingest_then_list_gives_back_the_records() {
     let listed = run(&data, &["list", "--sort", "id", "--format", "ndjson"]);
     assert_eq!(lines(listed.ok()), want);
     assert_eq!(everything(&data), want);
+
+    // Times in every accepted form come back normalised (RFC 3339 UTC, six
+    // fractional digits); absent strings come back empty.
+    let more = [
+        (
+            r#"{"customer":1,"time":1700000000}"#,
+            "2023-11-14T22:13:20.000000Z",
+        ),
+        (
+            r#"{"customer":1,"time":"2023-11-14T23:13:20.5+01:00"}"#,
+            "2023-11-14T22:13:20.500000Z",
+        ),
+        (
+            r#"{"customer":1,"time":"2023-11-14T22:13:20.1234567Z"}"#,
+            "2023-11-14T22:13:20.123456Z",
+        ),
+    ];
+    let input: String = more.iter().map(|(l, _)| format!("{l}\n")).collect();
+    run_in(&data, &["ingest"], input.as_bytes()).ok();
+    let out = run(&data, &["list", "--sort", "id", "--desc", "--limit", "3"]);
+    let got = lines(out.ok());
+    for (i, (line, time)) in more.iter().enumerate() {
+        let id = 5004 + i as u64;
+        let want = NewRecord::from_json(line)
+            .unwrap()
+            .into_record(id, Timestamp::MIN)
+            .to_json();
+        assert_eq!(got[2 - i], want);
+        assert!(
+            got[2 - i].contains(&format!("\"time\":\"{time}\"")),
+            "{}",
+            got[2 - i]
+        );
+    }
+    assert_eq!(
+        got[0],
+        r#"{"id":5006,"time":"2023-11-14T22:13:20.123456Z","customer":1,"person":"","source":"","action":"","object":"","object_id":"","name":"","field":"","old":"","new":"","refs":[]}"#
+    );
     // The default order (time) is the library's.
     let listed = run(&data, &["list"]);
     assert_eq!(lines(listed.ok()), lib_lines(&data, &Query::new()));
@@ -333,6 +377,59 @@ fn ingest_stops_at_a_bad_line_and_keeps_what_came_before() {
     let msg = run_in(data, &["ingest"], b"\xff{}\n").fails(2).to_string();
     assert!(msg.contains("line 1: invalid UTF-8"), "{msg}");
     assert_eq!(everything(data), before);
+}
+
+#[test]
+fn ingest_from_a_slow_producer_stores_as_it_goes_and_stops_at_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .env_remove("AUDITLOG_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A slow producer: its lines are stored without waiting for a full
+    // batch (verify reads the segments while ingest holds the log).
+    stdin
+        .write_all(b"{\"customer\":1}\n{\"customer\":2}\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let started = std::time::Instant::now();
+    while AuditLog::verify_dir(dir.path()).map_or(0, |r| r.records) < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "lines not stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    stdin.write_all(b"oops\n").unwrap();
+    stdin.flush().unwrap();
+    // The producer is still there (stdin open): ingest must not wait for it.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "ingest hangs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 3:") && err.contains("2 records before it were stored"),
+        "{err}"
+    );
+    assert_eq!(everything(dir.path()).len(), 2);
 }
 
 #[test]
@@ -784,7 +881,7 @@ fn a_locked_data_directory_is_a_clear_error() {
     let (dir, _) = populated(100);
     let data = dir.path();
     let before = everything(data);
-    let holder = open_with(Options::new(data));
+    let holder = retry_locked(|| AuditLog::open(data));
     for args in [
         &["list"][..],
         &["stats"],

@@ -2,20 +2,22 @@
 //! batches.
 //!
 //! A pipeline keeps the engine busy: one thread reads the inputs and cuts
-//! them into chunks of lines; worker threads parse chunks
-//! ([`NewRecord::from_json`]) in parallel and append them one after the
-//! other in input order ([`AuditLog::append_batch`], one batch per chunk;
-//! see [`Shared`] for who appends). So parsing the next chunks overlaps
-//! appending (and fsyncing) this one.
+//! them into chunks of lines; worker threads take chunks in turn, parse
+//! them ([`NewRecord::from_json`]) in parallel, and append them one after
+//! the other in input order ([`AuditLog::append_batch`], one batch per
+//! chunk), passing a turn from chunk to chunk. So parsing the next chunks
+//! overlaps appending (and fsyncing) this one, and a chunk's records are
+//! appended (and freed) by the thread that just built them, while they are
+//! still in its cache.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
@@ -192,14 +194,8 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     let pb = progress(total_bytes, true);
     let started = Instant::now();
     let shared = Shared {
-        queue: Mutex::new(Queue {
-            next: 0,
-            ready: BTreeMap::new(),
-            appending: false,
-            stopped: false,
-        }),
-        moved: Condvar::new(),
         turn: Mutex::new(Turn {
+            next: 0,
             stop: None,
             st: State {
                 log: &log,
@@ -214,21 +210,33 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
                     .unwrap_or_else(|| g.data.join(format!("rejects-{}.ndjson", unix_now()))),
             },
         }),
-        max_ready: workers * 2,
+        moved: Condvar::new(),
+        stopped: AtomicBool::new(false),
         skip_invalid: args.skip_invalid,
         locate: &locate,
         pb: &pb,
     };
     let rx = Mutex::new(rx);
     let spawned = thread::scope(|s| {
+        // Fewer workers than asked is fine; none is not.
+        let mut started = 0;
+        let mut failure = None;
         for i in 0..workers {
             let (sh, rx, pool) = (&shared, &rx, &*pool);
-            thread::Builder::new()
+            match thread::Builder::new()
                 .name(format!("ingest-{i}"))
                 .spawn_scoped(s, move || worker(sh, rx, pool))
-                .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
+            {
+                Ok(_) => started += 1,
+                Err(e) => failure = Some(e),
+            }
         }
-        Ok::<(), CliError>(())
+        match failure {
+            Some(e) if started == 0 => {
+                Err(CliError::runtime(format!("cannot start a thread: {e}")))
+            }
+            _ => Ok(()),
+        }
     });
     // The reader's next send fails from here on.
     drop(rx);
@@ -308,101 +316,218 @@ fn input_size(files: &[PathBuf]) -> Option<u64> {
     Some(total)
 }
 
-/// The reader thread: cuts the inputs into chunks of at most `batch` lines.
-fn read_inputs(inputs: Vec<Input>, batch: usize, raw: &SyncSender<Work>, pool: &Pool) {
-    let mut seq = 0u64;
-    let new_chunk = |seq: u64, input: usize, first_line: u64| {
-        let (data, lines) = pool.take(batch);
+/// How long the input may be idle before the complete lines read so far
+/// are appended without waiting for a full batch (a producer that writes
+/// a few lines now and then, or stays open after a bad line).
+const IDLE: Duration = Duration::from_millis(200);
+/// Bytes read from an input at a time.
+const BLOCK: usize = 1 << 20;
+
+/// What the pump thread reads.
+enum Feed {
+    /// Bytes of the current input (a recycled block).
+    Data(Vec<u8>),
+    /// The current input ended.
+    End,
+    /// Reading the current input failed.
+    Fail(io::Error),
+}
+
+/// The pump thread: blocking reads of each input in turn.
+fn pump(inputs: Vec<Input>, tx: &SyncSender<Feed>, spare: &Receiver<Vec<u8>>) {
+    for mut input in inputs {
+        loop {
+            let mut block = spare.try_recv().unwrap_or_default();
+            block.resize(BLOCK, 0);
+            match input.reader.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => {
+                    block.truncate(n);
+                    if tx.send(Feed::Data(block)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Feed::Fail(e));
+                    return;
+                }
+            }
+        }
+        if tx.send(Feed::End).is_err() {
+            return;
+        }
+    }
+}
+
+/// The chunker: cuts what the pump reads into chunks of at most `batch`
+/// lines (or [`MAX_CHUNK_BYTES`]), or of the complete lines so far when the
+/// input has been idle for [`IDLE`], and hands them to the workers in order.
+struct Chunker<'a> {
+    batch: usize,
+    raw: &'a SyncSender<Work>,
+    pool: &'a Pool,
+    seq: u64,
+    input: usize,
+    /// Number of the next line of the input (1-based).
+    line_no: u64,
+    chunk: RawChunk,
+    /// Where the line being read starts in `chunk.data`.
+    start: usize,
+    /// Whether the line being read went over [`MAX_LINE`].
+    long: bool,
+    /// Whether the next bytes are the first of the input (BOM check).
+    at_input_start: bool,
+}
+
+impl Chunker<'_> {
+    fn fresh(&self) -> RawChunk {
+        let (data, lines) = self.pool.take(self.batch);
         RawChunk {
-            seq,
-            input,
-            first_line,
+            seq: self.seq,
+            input: self.input,
+            first_line: self.line_no,
             data,
             lines,
             bytes: 0,
         }
-    };
-    for (idx, input) in inputs.into_iter().enumerate() {
-        let mut r = BufReader::with_capacity(1 << 20, input.reader);
-        let mut line_no = 1u64;
-        let mut chunk = new_chunk(seq, idx, line_no);
-        // The line being read: where it starts in `chunk.data`, whether it
-        // went over MAX_LINE.
-        let mut start = 0usize;
-        let mut long = false;
-        let mut at_start_of_input = true;
-        loop {
-            let buf = match r.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // The complete lines read so far go first.
-                    if chunk.data.len() > start {
-                        chunk.data.truncate(start);
-                    }
-                    if !chunk.lines.is_empty() {
-                        if raw.send(Work::Chunk(chunk)).is_err() {
-                            return;
-                        }
-                        seq += 1;
-                    }
-                    let _ = raw.send(Work::Fail(
-                        seq,
-                        CliError::io("read", &input.name, e)
-                            .context(format!("after line {}", line_no - 1)),
-                    ));
-                    return;
-                }
-            };
-            if buf.is_empty() {
-                break;
+    }
+
+    /// Hands the complete lines over (the line being read moves to the
+    /// next chunk); false when the workers are gone.
+    fn cut(&mut self) -> bool {
+        if self.chunk.lines.is_empty() {
+            return true;
+        }
+        self.seq += 1;
+        let mut next = self.fresh();
+        next.data.extend_from_slice(&self.chunk.data[self.start..]);
+        self.chunk.data.truncate(self.start);
+        self.start = 0;
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.raw.send(Work::Chunk(full)).is_ok()
+    }
+
+    /// Takes in a block of the current input; false when the workers are
+    /// gone.
+    fn feed(&mut self, mut buf: &[u8]) -> bool {
+        if self.at_input_start && !buf.is_empty() {
+            self.at_input_start = false;
+            if let Some(rest) = buf.strip_prefix(b"\xEF\xBB\xBF") {
+                buf = rest;
+                self.chunk.bytes += 3;
             }
-            let mut buf = buf;
-            let mut consumed = 0;
-            if at_start_of_input {
-                at_start_of_input = false;
-                if buf.starts_with(b"\xEF\xBB\xBF") {
-                    buf = &buf[3..];
-                    consumed = 3;
-                }
-            }
+        }
+        while !buf.is_empty() {
             let (piece, ends_line) = match buf.iter().position(|&b| b == b'\n') {
                 Some(i) => (&buf[..i], true),
                 None => (buf, false),
             };
-            if !long {
-                if chunk.data.len() - start + piece.len() > MAX_LINE {
-                    long = true;
-                    chunk.data.truncate(start);
+            if !self.long {
+                if self.chunk.data.len() - self.start + piece.len() > MAX_LINE {
+                    self.long = true;
+                    self.chunk.data.truncate(self.start);
                 } else {
-                    chunk.data.extend_from_slice(piece);
+                    self.chunk.data.extend_from_slice(piece);
                 }
             }
-            consumed += piece.len() + usize::from(ends_line);
-            chunk.bytes += consumed as u64;
-            r.consume(consumed);
+            let used = piece.len() + usize::from(ends_line);
+            self.chunk.bytes += used as u64;
+            buf = &buf[used..];
             if ends_line {
-                end_line(&mut chunk, &mut start, &mut long);
-                line_no += 1;
-                if chunk.lines.len() >= batch || chunk.data.len() >= MAX_CHUNK_BYTES {
-                    let full = std::mem::replace(&mut chunk, new_chunk(seq + 1, idx, line_no));
-                    seq += 1;
-                    start = 0;
-                    if raw.send(Work::Chunk(full)).is_err() {
-                        return;
-                    }
+                end_line(&mut self.chunk, &mut self.start, &mut self.long);
+                self.line_no += 1;
+                if (self.chunk.lines.len() >= self.batch
+                    || self.chunk.data.len() >= MAX_CHUNK_BYTES)
+                    && !self.cut()
+                {
+                    return false;
                 }
             }
         }
-        if chunk.data.len() > start || long {
-            // A last line without a line end.
-            end_line(&mut chunk, &mut start, &mut long);
+        true
+    }
+
+    /// The current input ended: its last line (without a line end) is a
+    /// line too; the next input starts.
+    fn end_input(&mut self) -> bool {
+        if self.chunk.data.len() > self.start || self.long {
+            end_line(&mut self.chunk, &mut self.start, &mut self.long);
         }
-        if !chunk.lines.is_empty() {
-            seq += 1;
-            if raw.send(Work::Chunk(chunk)).is_err() {
+        if !self.cut() {
+            return false;
+        }
+        self.input += 1;
+        self.line_no = 1;
+        self.at_input_start = true;
+        self.chunk.input = self.input;
+        self.chunk.first_line = 1;
+        true
+    }
+}
+
+/// The reader thread: starts the pump and cuts what it reads into chunks.
+fn read_inputs(inputs: Vec<Input>, batch: usize, raw: &SyncSender<Work>, pool: &Pool) {
+    let (feed_tx, feed_rx) = sync_channel::<Feed>(4);
+    let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(8);
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    // Detached like this thread: it may be blocked in a read.
+    if let Err(e) = thread::Builder::new()
+        .name("ingest-pump".into())
+        .spawn(move || pump(inputs, &feed_tx, &spare_rx))
+    {
+        let _ = raw.send(Work::Fail(
+            0,
+            CliError::runtime(format!("cannot start a thread: {e}")),
+        ));
+        return;
+    }
+    let mut c = Chunker {
+        batch,
+        raw,
+        pool,
+        seq: 0,
+        input: 0,
+        line_no: 1,
+        chunk: RawChunk {
+            seq: 0,
+            input: 0,
+            first_line: 1,
+            data: Vec::new(),
+            lines: Vec::new(),
+            bytes: 0,
+        },
+        start: 0,
+        long: false,
+        at_input_start: true,
+    };
+    c.chunk = c.fresh();
+    loop {
+        let ok = match feed_rx.recv_timeout(IDLE) {
+            Ok(Feed::Data(block)) => {
+                let ok = c.feed(&block);
+                let _ = spare_tx.try_send(block);
+                ok
+            }
+            Ok(Feed::End) => c.end_input(),
+            Ok(Feed::Fail(e)) => {
+                // The complete lines read so far go first.
+                if c.cut() {
+                    let name = names.get(c.input).map_or("input", String::as_str);
+                    let _ = raw.send(Work::Fail(
+                        c.seq,
+                        CliError::io("read", name, e)
+                            .context(format!("after line {}", c.line_no - 1)),
+                    ));
+                }
                 return;
             }
+            Err(RecvTimeoutError::Timeout) => c.cut(),
+            // Every input was read.
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if !ok {
+            return;
         }
     }
 }
@@ -421,136 +546,78 @@ fn end_line(chunk: &mut RawChunk, start: &mut usize, long: &mut bool) {
     *long = false;
 }
 
-/// What the workers share.
-///
-/// Parsed chunks wait in `queue` until they are next in input order.
-/// Whoever hands in a chunk while nobody is appending becomes the appender
-/// and appends every chunk that is next, in order, until the next one is
-/// not parsed yet (flat combining): no thread ever sleeps waiting for its
-/// turn, and appends follow each other without a hand-over.
+/// What the workers share: whose turn it is to append, and the state.
 struct Shared<'a> {
-    queue: Mutex<Queue>,
-    /// Signalled when the queue shrinks or ingest stops.
-    moved: Condvar,
-    /// Locked by the appender only.
     turn: Mutex<Turn<'a>>,
-    /// Most parsed chunks waiting (bounds memory).
-    max_ready: usize,
+    /// Signalled whenever the turn moves on.
+    moved: Condvar,
+    /// Set when ingest stops early: workers waiting for a chunk that may
+    /// never come (a stdin left open) give up.
+    stopped: AtomicBool,
     skip_invalid: bool,
     locate: &'a (dyn Fn(usize, u64) -> String + Sync),
     pb: &'a ProgressBar,
 }
 
-struct Queue {
+struct Turn<'a> {
     /// The sequence number of the chunk to append next.
     next: u64,
-    ready: BTreeMap<u64, Result<Parsed, CliError>>,
-    /// Whether a worker is appending.
-    appending: bool,
-    stopped: bool,
-}
-
-struct Turn<'a> {
-    /// Why ingest stopped.
+    /// Why ingest stopped (then later chunks are dropped).
     stop: Option<CliError>,
     st: State<'a>,
 }
 
 impl<'a> Shared<'a> {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn turn(&self) -> MutexGuard<'_, Turn<'a>> {
+    fn lock(&self) -> MutexGuard<'_, Turn<'a>> {
         self.turn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands in chunk `seq`; true when the caller is now the appender.
-    /// Waits while too many chunks are waiting (never for the next one).
-    fn hand_in(&self, seq: u64, item: Result<Parsed, CliError>) -> bool {
-        let mut q = self.queue();
-        while q.ready.len() >= self.max_ready && seq != q.next && !q.stopped {
-            q = self.moved.wait(q).unwrap_or_else(PoisonError::into_inner);
+    /// Waits until chunk `seq` may be appended.
+    fn wait_turn(&self, seq: u64) -> MutexGuard<'_, Turn<'a>> {
+        let mut t = self.lock();
+        while t.next != seq {
+            t = self.moved.wait(t).unwrap_or_else(PoisonError::into_inner);
         }
-        if q.stopped {
-            return false;
-        }
-        q.ready.insert(seq, item);
-        if q.appending {
-            return false;
-        }
-        q.appending = true;
-        true
-    }
-
-    /// The appender's next chunk, or `None` (and no appender any more).
-    fn take_next(&self) -> Option<Result<Parsed, CliError>> {
-        let mut q = self.queue();
-        let next = q.next;
-        match q.ready.remove(&next) {
-            Some(item) if !q.stopped => {
-                q.next += 1;
-                drop(q);
-                self.moved.notify_all();
-                Some(item)
-            }
-            _ => {
-                q.appending = false;
-                None
-            }
-        }
-    }
-
-    fn stop(&self) {
-        let mut q = self.queue();
-        q.stopped = true;
-        q.ready.clear();
-        drop(q);
-        self.moved.notify_all();
-    }
-
-    fn stopped(&self) -> bool {
-        self.queue().stopped
-    }
-
-    /// Appends chunks while the next one is ready.
-    fn append_ready(&self) {
-        while let Some(item) = self.take_next() {
-            let mut t = self.turn();
-            let res = match item {
-                Ok(p) => t.st.apply(p, self.skip_invalid, self.locate, self.pb),
-                Err(e) => Err(t.st.stop(e)),
-            };
-            if let Err(e) = res {
-                t.stop = Some(e);
-                drop(t);
-                self.stop();
-                return;
-            }
-        }
+        t
     }
 }
 
-/// A worker: takes the next chunk, parses it, hands it in, and appends
-/// while it is the appender.
+/// A worker: takes the next chunk, parses it, waits for its turn, appends
+/// it, passes the turn on.
 fn worker(sh: &Shared<'_>, rx: &Mutex<Receiver<Work>>, pool: &Pool) {
     loop {
-        if sh.stopped() {
-            return;
-        }
-        let work = {
+        let work = loop {
+            if sh.stopped.load(Ordering::Relaxed) {
+                return;
+            }
             let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            match rx.recv() {
-                Ok(w) => w,
-                Err(_) => return,
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(w) => break w,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         };
         let (seq, item) = match work {
             Work::Chunk(c) => (c.seq, Ok(parse_chunk(c, pool))),
             Work::Fail(seq, e) => (seq, Err(e)),
         };
-        if sh.hand_in(seq, item) {
-            sh.append_ready();
+        let mut t = sh.wait_turn(seq);
+        if t.stop.is_none() {
+            let res = match item {
+                Ok(p) => t.st.apply(p, sh.skip_invalid, sh.locate, sh.pb),
+                Err(e) => Err(t.st.stop(e)),
+            };
+            if let Err(e) = res {
+                t.stop = Some(e);
+            }
+        }
+        t.next = seq + 1;
+        let stopped = t.stop.is_some();
+        drop(t);
+        sh.moved.notify_all();
+        if stopped {
+            sh.stopped.store(true, Ordering::Relaxed);
+            return;
         }
     }
 }
