@@ -427,12 +427,14 @@ fn ref_walk(b: &[u8], first_id: u64) -> RefWalk {
 }
 
 /// Whether anything intact follows damage at `pos`: a frame that checks
-/// and decodes, or a seal footer that closes the file (either proves that
-/// the bytes at `pos` were not the torn tail of the last write).
+/// and decodes, or a seal footer that closes the file and says it starts
+/// where it does (either proves that the bytes at `pos` were not the torn
+/// tail of the last write).
 fn ref_intact_after(b: &[u8], pos: usize) -> bool {
     (pos + 1..b.len()).any(|q| {
         ref_frame(b, q).is_some()
-            || (b.len() - q == FOOTER_LEN && Footer::decode(&b[q..]).is_some())
+            || (b.len() - q == FOOTER_LEN
+                && Footer::decode(&b[q..]).is_some_and(|f| f.body_len == q as u64))
     })
 }
 
@@ -467,10 +469,16 @@ fn expect_single(a: &[u8], deep: bool) -> Expect {
         if deep && crc32fast::hash(&a[..f.body_len as usize]) != f.body_crc {
             return Expect::Corrupt;
         }
-        // Sealed: a new active segment is started after it.
+        // Sealed: a new active segment is started after it (replacing it
+        // when it holds no records: the new one has the same name).
         let next = FIRST_ID + count;
+        let files = if count == 0 {
+            vec![(next, None)]
+        } else {
+            vec![(FIRST_ID, Some(a.to_vec())), (next, None)]
+        };
         return Expect::Open {
-            files: vec![(FIRST_ID, Some(a.to_vec())), (next, None)],
+            files,
             last_id: next - 1,
             verify_clean: true,
             active: (next, Vec::new()),
@@ -532,6 +540,10 @@ fn expect_pair(a: &[u8], b: &[u8], next: u64, deep: bool) -> Expect {
         verify_clean,
         active: (next, vec![HEADER_LEN]),
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn write_file(st: &FaultStorage, path: &Path, bytes: &[u8]) {
@@ -650,12 +662,15 @@ pub fn recover(data: &[u8]) {
     let opened = open_log(&st, deep, seen.clone());
     let (files, last_id, verify_clean, active) = match (expect, opened) {
         (Expect::Corrupt, Err(Error::Corrupt { .. })) => return,
-        (Expect::Corrupt, Ok(_)) => {
-            panic!("open ({deep_txt}) accepted a log the model finds corrupt")
-        }
-        (Expect::Open { .. }, Err(e)) => {
-            panic!("open ({deep_txt}) failed where the model opens: {e}")
-        }
+        (Expect::Corrupt, Ok(log)) => panic!(
+            "open ({deep_txt}) accepted a log the model finds corrupt; warnings {:?}; segment {}",
+            log.warnings(),
+            hex(&content)
+        ),
+        (e @ Expect::Open { .. }, Err(err)) => panic!(
+            "open ({deep_txt}) failed where the model opens: {err}; model {e:?}; segment {}",
+            hex(&content)
+        ),
         (Expect::Corrupt, Err(e)) => panic!("open failed with {e:?}, not Error::Corrupt"),
         (
             Expect::Open {
