@@ -41,6 +41,8 @@ mod db;
 pub mod error;
 pub mod export;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod log;
 #[cfg(feature = "cli")]

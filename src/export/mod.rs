@@ -45,7 +45,7 @@
 
 mod csv;
 mod ndjson;
-mod timefmt;
+pub(crate) mod timefmt;
 
 use std::fmt;
 use std::io::{self, Write};

@@ -404,7 +404,7 @@ impl Log {
             if let Some((pos, why)) = &w.stop {
                 let next_id = f.first_id + w.offsets.len() as u64;
                 if let Some(later) = valid_frame_after(&buf, *pos) {
-                    return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame at offset {later}; refusing to drop the records after the damage")));
+                    return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame or seal footer at offset {later}; refusing to drop the records after the damage")));
                 }
                 let dropped = buf.len() - pos;
                 file.set_len(*pos as u64)

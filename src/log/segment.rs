@@ -312,11 +312,15 @@ pub(crate) fn walk(
     }
 }
 
-/// Whether any valid frame starts after `pos` (damage followed by valid
-/// frames is corruption; damage with nothing valid after it is a torn tail).
+/// Whether any valid frame, or a seal footer that closes the file at the
+/// offset it names, starts after `pos` (damage followed by either is
+/// corruption: the writer completed what came before it; damage with
+/// nothing valid after it is a torn tail).
 pub(crate) fn valid_frame_after(buf: &[u8], pos: usize) -> Option<usize> {
-    (pos + 1..buf.len().saturating_sub(FRAME_HEADER_LEN)).find(|p| {
-        matches!(read_frame(buf, *p), FrameRead::Frame { payload, .. } if StoredRecord::decode(payload).is_ok())
+    (pos + 1..buf.len().saturating_sub(FRAME_HEADER_LEN)).find(|p| match read_frame(buf, *p) {
+        FrameRead::Frame { payload, .. } => StoredRecord::decode(payload).is_ok(),
+        FrameRead::Footer => Footer::decode(&buf[*p..]).is_some_and(|f| f.body_len == *p as u64),
+        _ => false,
     })
 }
 

@@ -180,7 +180,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 ));
             } else {
                 let tail = match later {
-                    Some(l) => format!(", followed by a valid frame at offset {l}"),
+                    Some(l) => format!(", followed by a valid frame or seal footer at offset {l}"),
                     None => String::new(),
                 };
                 damage(&mut rep, pos as u64, Some(next), format!("{why}{tail}"));
