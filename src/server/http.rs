@@ -1061,7 +1061,7 @@ async fn customers_inner(
     let user = basic_user(st, &parts.headers, who).await?;
     ingest::authorize(&user)?;
     let tree = st.log().customer_tree();
-    let changes = ingest::parse_parents(&bytes, &user, &*tree)?;
+    let changes = ingest::parse_parents(&bytes, &user, &tree)?;
     let n = changes.len();
     let log = st.log().clone();
     blocking(move || log.set_parents(&changes))
