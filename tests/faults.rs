@@ -562,3 +562,145 @@ fn power_loss_in_always_keeps_every_acknowledged_record() {
     }
     assert!(cut_early >= 150, "only {cut_early} runs were cut mid-way");
 }
+
+/// In `interval` mode what `sync` (or the flusher) made durable survives a
+/// power loss at any instant, and the log opens as a gap-free prefix: a
+/// roll must not make the next segment and STATE durable before the
+/// sealed segment's tail (the log would not open at all).
+#[test]
+fn power_loss_in_interval_keeps_what_sync_made_durable() {
+    let mut rng = Rng(77);
+    for run in 0..100 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let st = FaultStorage::new();
+        // (image, id made durable by the last sync before it)
+        let state: Arc<Mutex<(Option<FaultStorage>, u64)>> = Arc::default();
+        let ops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let at = 1 + rng.below(150);
+        let hook = {
+            let (state, ops, st) = (state.clone(), ops.clone(), st.clone());
+            Arc::new(move |_: Op, _: &Path, _: &[u8]| {
+                if ops.fetch_add(1, Ordering::SeqCst) + 1 == at {
+                    let mut s = state.lock().unwrap();
+                    s.0 = Some(st.power_loss_image());
+                }
+            })
+        };
+        let opts = |s: Arc<dyn auditlog::storage::Storage>| {
+            Options::new(&dir)
+                // Durable only through `sync` here: the flusher waits an hour.
+                .durability(Durability::Interval(std::time::Duration::from_secs(3600)))
+                .segment_size(SEGMENT)
+                .storage(s)
+        };
+        let log = opts(Arc::new(Hooked::new(Arc::new(st.clone()), hook)))
+            .open()
+            .unwrap();
+        ops.store(0, Ordering::SeqCst);
+        let mut by_id = std::collections::BTreeMap::new();
+        for i in 0..60u64 {
+            let k = 1 + rng.below(4);
+            let batch: Vec<NewRecord> = (0..k)
+                .map(|j| gen_record(&mut rng, i * 4 + j, 1_700_000_000_000_000))
+                .collect();
+            let ids = log.append_batch(batch.clone()).unwrap();
+            for (id, r) in ids.zip(batch) {
+                by_id.insert(id, r);
+            }
+            if rng.chance(25) {
+                let last = log.last_id();
+                log.sync().unwrap();
+                let mut s = state.lock().unwrap();
+                if s.0.is_none() {
+                    s.1 = last;
+                }
+            }
+        }
+        drop(log);
+        let (img, durable) = {
+            let mut s = state.lock().unwrap();
+            (s.0.take().unwrap_or_else(|| st.power_loss_image()), s.1)
+        };
+        let what = format!("run {run}: power loss at op {at}, synced up to {durable}");
+        let log = opts(Arc::new(img))
+            .open()
+            .unwrap_or_else(|e| panic!("{what}: the log does not open: {e}"));
+        let got: Vec<_> = log.range(..).collect::<Result<_, _>>().unwrap();
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.id, i as u64 + 1, "{what}: not a gap-free prefix");
+            assert_eq!(
+                Some(&r.to_new()),
+                by_id.get(&r.id),
+                "{what}: record {} differs",
+                r.id
+            );
+        }
+        assert!(
+            got.len() as u64 >= durable,
+            "{what}: only {} records",
+            got.len()
+        );
+    }
+}
+
+/// In `never` mode a segment's seal is made durable in the background;
+/// `sync` promises everything appended so far is durable, so it must not
+/// return while that seal is still pending (else a power loss leaves the
+/// new segment's records after a hole, and the log does not open).
+#[test]
+fn sync_in_never_mode_covers_a_pending_seal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let st = FaultStorage::new();
+    // The background sealer's fsync waits until released.
+    let gate: Arc<(Mutex<bool>, std::sync::Condvar)> = Arc::default();
+    let hook = {
+        let gate = gate.clone();
+        Arc::new(move |op: Op, _: &Path, _: &[u8]| {
+            if op == Op::SyncData && std::thread::current().name() == Some("auditlog-sealer") {
+                let (open, cv) = &*gate;
+                let mut g = open.lock().unwrap();
+                while !*g {
+                    g = cv.wait(g).unwrap();
+                }
+            }
+        })
+    };
+    let opts = |s: Arc<dyn auditlog::storage::Storage>| {
+        Options::new(&dir)
+            .durability(Durability::Never)
+            .segment_size(SEGMENT)
+            .storage(s)
+    };
+    let log = opts(Arc::new(Hooked::concurrent(Arc::new(st.clone()), hook)))
+        .open()
+        .unwrap();
+    let mut rng = Rng(5);
+    let mut acked = Vec::new();
+    let mut i = 0;
+    while log.segments().len() < 2 || acked.len() % 7 != 0 {
+        let r = gen_record(&mut rng, i, 1_700_000_000_000_000);
+        i += 1;
+        log.append(r.clone()).unwrap();
+        acked.push(r);
+    }
+    log.sync().unwrap();
+    let img = st.power_loss_image();
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    drop(log);
+    let log = opts(Arc::new(img))
+        .open()
+        .unwrap_or_else(|e| panic!("the log does not open after sync and power loss: {e}"));
+    let got: Vec<NewRecord> = contents(&log, "after sync and power loss");
+    assert!(
+        got == acked,
+        "{} records after sync, want {}",
+        got.len(),
+        acked.len()
+    );
+}

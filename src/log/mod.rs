@@ -158,6 +158,9 @@ pub struct Log {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Hands sealed segments to the background sealer (fsync + index).
     pub(crate) sealer: Mutex<Option<std::sync::mpsc::Sender<SealJob>>>,
+    /// Sealed segments whose footer fsync the sealer has not done yet
+    /// (`never` mode); `sync` does it first.
+    pub(crate) unsynced_seals: Arc<Mutex<Vec<Arc<Segment>>>>,
     sealer_thread: Mutex<Option<JoinHandle<()>>>,
     _lock: Box<dyn Any + Send + Sync>,
 }
@@ -498,6 +501,7 @@ impl Log {
             flusher: Mutex::new(None),
             sealer: Mutex::new(None),
             sealer_thread: Mutex::new(None),
+            unsynced_seals: Arc::default(),
             _lock: lock,
             opts,
         });
@@ -506,7 +510,10 @@ impl Log {
         let observer = log.observer.clone();
         let h = std::thread::Builder::new()
             .name("auditlog-sealer".into())
-            .spawn(move || writer::sealer(weak, observer, rx))
+            .spawn({
+                let unsynced = log.unsynced_seals.clone();
+                move || writer::sealer(weak, observer, rx, unsynced)
+            })
             .map_err(|e| Error::io("spawn sealer thread", PathBuf::new(), e))?;
         *lock_mutex(&log.sealer) = Some(tx);
         *lock_mutex(&log.sealer_thread) = Some(h);

@@ -92,18 +92,20 @@ pub type Hook = Arc<dyn Fn(Op, &Path, &[u8]) + Send + Sync>;
 pub struct Hooked {
     inner: Arc<dyn Storage>,
     hook: Hook,
-    serial: Arc<Mutex<()>>,
+    serial: Option<Arc<Mutex<()>>>,
 }
 
 struct HookedFile {
     inner: FileRef,
     path: PathBuf,
     hook: Hook,
-    serial: Arc<Mutex<()>>,
+    serial: Option<Arc<Mutex<()>>>,
 }
 
-fn serially<R>(m: &Mutex<()>, f: impl FnOnce() -> R) -> R {
-    let _g = m.lock().unwrap_or_else(|p| p.into_inner());
+fn serially<R>(m: &Option<Arc<Mutex<()>>>, f: impl FnOnce() -> R) -> R {
+    let _g = m
+        .as_ref()
+        .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
     f()
 }
 
@@ -142,7 +144,17 @@ impl Hooked {
         Hooked {
             inner,
             hook,
-            serial: Arc::new(Mutex::new(())),
+            serial: Some(Arc::new(Mutex::new(()))),
+        }
+    }
+
+    /// Without the lock: the hook may block one thread's operation while
+    /// other threads' operations go on.
+    pub fn concurrent(inner: Arc<dyn Storage>, hook: Hook) -> Hooked {
+        Hooked {
+            inner,
+            hook,
+            serial: None,
         }
     }
 
