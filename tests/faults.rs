@@ -192,6 +192,28 @@ fn one_fault(d: Durability, kind: FaultKind, n: usize) -> (Op, What, String, boo
             Err(e) => later_errors.push((b, e)),
         }
     }
+    // A fault that hit the background sealer's fsync stops the writer a
+    // moment after the op ran; when the sequence ended inside that moment,
+    // keep appending (bounded) until an append reports it.
+    let hit_bg = rig.trace.lock().unwrap().get(n - 1).is_some_and(|t| t.bg);
+    if failure.is_none() && hit_bg {
+        let extra = batches.last().cloned().unwrap_or_default();
+        for _ in 0..100_000 {
+            let t0 = rig.trace_len();
+            match log.append_batch(extra.clone()) {
+                Ok(_) => acked.extend(extra.iter().cloned()),
+                Err(e) => {
+                    crash_img = Some(rig.st.crash_image());
+                    power_img = Some(rig.st.power_loss_image());
+                    acked_at_failure = acked.clone();
+                    // Reported against the last batch: nothing after it runs.
+                    failure = Some((batches.len() - 1, e, t0, rig.trace_len()));
+                    break;
+                }
+            }
+            std::thread::yield_now();
+        }
+    }
     let trace = rig.trace.lock().unwrap().clone();
     assert!(
         trace.len() >= n,
