@@ -369,10 +369,11 @@ fn sweep(d: Durability) {
         (Op::Rename, What::Other, "STATE.tmp".to_string(), false),
         (Op::SyncDir, What::Other, "log".to_string(), false),
     ];
-    if d != Durability::Always {
-        // The footer fsync of the background sealer.
-        want.push((Op::SyncData, What::Other, seg(), true));
-    }
+    // The background sealer's footer fsync (modes other than `always`) is
+    // not required here: whether it or a foreground `sync()` fsyncs a
+    // pending seal first depends on thread timing; the bg case is checked
+    // in `one_fault` whenever the sweep does hit it.
+    let _ = d;
     want.retain(|w| !hit.contains(w));
     assert!(
         want.is_empty(),
