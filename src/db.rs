@@ -12,11 +12,13 @@ use serde::Serialize;
 use crate::config::{Durability, Options};
 use crate::customers::{CustomerTree, Customers};
 use crate::error::{Error, Result};
+use crate::export::{ExportOptions, Format, RecordWriter};
 use crate::index::Index;
+use crate::log::segment::ReadBuf;
 use crate::log::verify::{verify_dir, verify_snapshot, VerifyReport};
 use crate::log::{Log, LogObserver, Snapshot, Tier};
 use crate::query::exec::{self, Ctx};
-use crate::query::{Query, QueryIter, Scope};
+use crate::query::{Field, Query, QueryIter, Scope};
 use crate::record::{NewRecord, Record};
 use crate::report::{NewReport, ReportSource, Reports, ReportsConfig};
 use crate::time::Timestamp;
@@ -75,6 +77,13 @@ struct Inner {
     log: Arc<Log>,
     opts: Options,
     spill_dir: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the fields go: the flusher thread holds the log alive.
+        self.log.stop_flusher();
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -219,21 +228,27 @@ impl AuditLog {
         self.inner.log.snapshot()
     }
 
-    fn read_id(&self, snap: &Snapshot, id: u64, scratch: &mut Vec<u8>) -> Result<Option<Record>> {
+    fn read_id(&self, snap: &Snapshot, id: u64, scratch: &mut ReadBuf) -> Result<Option<Record>> {
         let Some(seg) = snap.segment_of(id) else {
             return Ok(None);
         };
         let ord = (id - seg.first_id) as usize;
         let off = if seg.footer.is_some() {
-            self.inner.index.sealed(seg)?.offsets.get(ord).copied()
+            self.inner.index.segment_index(seg)?.offset(ord)
         } else {
-            self.inner.index.with_active(|a| {
-                if a.first_id == seg.first_id {
-                    a.offsets.get(ord).copied()
-                } else {
-                    None
-                }
-            })
+            let active = self
+                .inner
+                .index
+                .with_active(|a| (a.first_id == seg.first_id).then(|| a.offsets.get(ord).copied()));
+            match active {
+                Some(off) => off,
+                // Sealed since the snapshot was taken.
+                None => self
+                    .inner
+                    .index
+                    .sealed_since(seg)?
+                    .and_then(|i| i.offset(ord)),
+            }
         };
         let Some(off) = off else {
             return Err(Error::Index {
@@ -260,7 +275,7 @@ impl AuditLog {
 
     /// The record with this id, in either tier.
     pub fn get(&self, id: u64) -> Result<Option<Record>> {
-        self.read_id(&self.snapshot(), id, &mut Vec::new())
+        self.read_id(&self.snapshot(), id, &mut ReadBuf::new())
     }
 
     /// Records by id range, in either direction (double-ended), over both
@@ -284,7 +299,7 @@ impl AuditLog {
             snap,
             front: lo,
             back: hi,
-            scratch: Vec::new(),
+            scratch: ReadBuf::new(),
             done: lo > hi,
         }
     }
@@ -309,6 +324,38 @@ impl AuditLog {
     /// Runs a query; rows stream in the query's order.
     pub fn query(&self, q: &Query) -> Result<QueryIter> {
         exec::run(self.ctx(q)?)
+    }
+
+    /// Writes every row of a query to `out` (CSV or NDJSON, as `opts`
+    /// says) and returns the number of rows. Rows sorted by time or id are
+    /// written straight from the log without copying them; `progress` is
+    /// called with the rows written so far every
+    /// [`ExportOptions::progress_every`] rows and at the end.
+    pub fn export<W: std::io::Write>(
+        &self,
+        q: &Query,
+        out: W,
+        opts: &ExportOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        if opts.format != Format::Csv || !matches!(q.sort.field, Field::Time | Field::Id) {
+            return crate::export::export(self.query(q)?, out, opts, progress);
+        }
+        let mut w = RecordWriter::new(out, opts)?;
+        let every = opts.progress_every;
+        exec::visit(self.ctx(q)?, &mut |sr| {
+            w.write_view(sr)?;
+            if every != 0 && w.rows() % every == 0 {
+                progress(w.rows());
+            }
+            Ok(())
+        })?;
+        let n = w.rows();
+        w.finish()?;
+        if n == 0 || every == 0 || n % every != 0 {
+            progress(n);
+        }
+        Ok(n)
     }
 
     /// Counts the rows a query matches (ignoring limit, offset and cursor).
@@ -451,6 +498,12 @@ impl AuditLog {
             .collect()
     }
 
+    /// Asks sled to write its buffers now (tests copy the index directory).
+    #[doc(hidden)]
+    pub fn index_flush_for_tests(&self) {
+        self.inner.index.flush();
+    }
+
     /// The options the log was opened with.
     pub fn options(&self) -> &Options {
         &self.inner.opts
@@ -463,7 +516,7 @@ pub struct RecordRange {
     snap: Snapshot,
     front: u64,
     back: u64,
-    scratch: Vec<u8>,
+    scratch: ReadBuf,
     done: bool,
 }
 

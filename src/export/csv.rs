@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use super::timefmt::TimeFormatter;
 use super::{io_err, is_formula_like, ExportOptions, Layout, BUFFER_BYTES};
 use crate::error::Result;
-use crate::record::{Json, Record};
+use crate::query::model::{Field, RecordView};
+use crate::time::Timestamp;
 
 pub(crate) struct CsvOut<W: Write> {
     w: ::csv::Writer<W>,
@@ -53,8 +54,13 @@ fn text<W: Write>(
     }
 }
 
-fn json_or<'a>(j: &'a Option<Json>, absent: &'a str) -> &'a [u8] {
-    j.as_ref().map_or(absent, Json::as_str).as_bytes()
+fn json_or<'a>(j: Option<&'a str>, absent: &'a str) -> &'a [u8] {
+    j.unwrap_or(absent).as_bytes()
+}
+
+fn time_of<R: RecordView + ?Sized>(r: &R) -> ::csv::Result<Timestamp> {
+    Timestamp::from_micros(r.time_micros())
+        .map_err(|e| ::csv::Error::from(std::io::Error::other(format!("record {}: {e}", r.id()))))
 }
 
 impl<W: Write> CsvOut<W> {
@@ -81,7 +87,7 @@ impl<W: Write> CsvOut<W> {
         Ok(me)
     }
 
-    pub(crate) fn write(&mut self, r: &Record) -> Result<()> {
+    pub(crate) fn write<R: RecordView + ?Sized>(&mut self, r: &R) -> Result<()> {
         let res = match self.layout {
             Layout::Native => self.native(r),
             Layout::Voximplant => self.voximplant(r),
@@ -89,7 +95,7 @@ impl<W: Write> CsvOut<W> {
         res.map_err(|e| io_err("write CSV row to", &self.dest, csv_io(e)))
     }
 
-    fn native(&mut self, r: &Record) -> ::csv::Result<()> {
+    fn native<R: RecordView + ?Sized>(&mut self, r: &R) -> ::csv::Result<()> {
         let n = self.neutralize;
         let CsvOut {
             w,
@@ -99,43 +105,37 @@ impl<W: Write> CsvOut<W> {
             times,
             ..
         } = self;
-        w.write_field(ints.format(r.id))?;
+        w.write_field(ints.format(r.id()))?;
         let mut tb = [0u8; 27];
-        w.write_field(times.rfc3339(r.time, &mut tb))?;
-        w.write_field(ints.format(r.customer))?;
-        for cell in [
-            &r.person,
-            &r.source,
-            &r.action,
-            &r.object,
-            &r.object_id,
-            &r.name,
-            &r.field,
-            &r.old,
-            &r.new,
+        w.write_field(times.rfc3339(time_of(r)?, &mut tb))?;
+        w.write_field(ints.format(r.customer()))?;
+        for f in [
+            Field::Person,
+            Field::Source,
+            Field::Action,
+            Field::Object,
+            Field::ObjectId,
+            Field::Name,
+            Field::Field,
+            Field::Old,
+            Field::New,
         ] {
-            text(w, scratch, n, cell.as_bytes())?;
+            text(w, scratch, n, r.text(f).as_bytes())?;
         }
-        match r.refs.as_slice() {
-            [] => w.write_field(b"")?,
-            [one] => text(w, scratch, n, one.as_bytes())?,
-            many => {
-                scratch2.clear();
-                for (i, x) in many.iter().enumerate() {
-                    if i > 0 {
-                        scratch2.push(b';');
-                    }
-                    scratch2.extend_from_slice(x.as_bytes());
-                }
-                text(w, scratch, n, scratch2)?;
+        scratch2.clear();
+        for (i, x) in r.refs_iter().enumerate() {
+            if i > 0 {
+                scratch2.push(b';');
             }
+            scratch2.extend_from_slice(x.as_bytes());
         }
-        text(w, scratch, n, json_or(&r.args, ""))?;
-        text(w, scratch, n, json_or(&r.result, ""))?;
+        text(w, scratch, n, scratch2)?;
+        text(w, scratch, n, json_or(r.args_json(), ""))?;
+        text(w, scratch, n, json_or(r.result_json(), ""))?;
         w.write_record(None::<&[u8]>)
     }
 
-    fn voximplant(&mut self, r: &Record) -> ::csv::Result<()> {
+    fn voximplant<R: RecordView + ?Sized>(&mut self, r: &R) -> ::csv::Result<()> {
         let n = self.neutralize;
         let CsvOut {
             w,
@@ -144,15 +144,15 @@ impl<W: Write> CsvOut<W> {
             times,
             ..
         } = self;
-        w.write_field(ints.format(r.id))?;
-        w.write_field(ints.format(r.customer))?;
-        text(w, scratch, n, r.person.as_bytes())?;
+        w.write_field(ints.format(r.id()))?;
+        w.write_field(ints.format(r.customer()))?;
+        text(w, scratch, n, r.text(Field::Person).as_bytes())?;
         let mut tb = [0u8; 19];
-        w.write_field(times.sql(r.time, &mut tb))?;
-        text(w, scratch, n, r.source.as_bytes())?;
-        text(w, scratch, n, r.action.as_bytes())?;
-        text(w, scratch, n, json_or(&r.args, "{}"))?;
-        text(w, scratch, n, json_or(&r.result, ""))?;
+        w.write_field(times.sql(time_of(r)?, &mut tb))?;
+        text(w, scratch, n, r.text(Field::Source).as_bytes())?;
+        text(w, scratch, n, r.text(Field::Action).as_bytes())?;
+        text(w, scratch, n, json_or(r.args_json(), "{}"))?;
+        text(w, scratch, n, json_or(r.result_json(), ""))?;
         w.write_record(None::<&[u8]>)
     }
 

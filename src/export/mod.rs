@@ -45,7 +45,7 @@
 
 mod csv;
 mod ndjson;
-mod timefmt;
+pub(crate) mod timefmt;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -55,6 +55,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::query::model::RecordView;
 use crate::record::Record;
 
 /// How many bytes the writers buffer before handing them to the caller's
@@ -333,9 +334,15 @@ impl<W: Write> RecordWriter<W> {
 
     /// Writes one record.
     pub fn write(&mut self, r: &Record) -> Result<()> {
+        self.write_view(r)
+    }
+
+    /// Writes one record given as any [`RecordView`] (the engine passes
+    /// records borrowed from the log, so CSV export copies nothing).
+    pub fn write_view<R: RecordView + ?Sized>(&mut self, r: &R) -> Result<()> {
         match &mut self.inner {
             Inner::Csv(w) => w.write(r)?,
-            Inner::Ndjson(w) => w.write(r)?,
+            Inner::Ndjson(w) => w.write(&r.to_owned_record()?)?,
         }
         self.rows += 1;
         Ok(())

@@ -228,7 +228,8 @@ impl Footer {
         b
     }
 
-    /// Decodes and checks a footer (exactly [`FOOTER_LEN`] bytes wanted).
+    /// Decodes and checks a footer (exactly [`FOOTER_LEN`] bytes wanted):
+    /// marker, magic, CRC, and numbers a segment can have.
     pub fn decode(b: &[u8]) -> Option<Footer> {
         if b.len() != FOOTER_LEN
             || u32_at(b, 0)? != FOOTER_MARKER
@@ -237,14 +238,20 @@ impl Footer {
         {
             return None;
         }
-        Some(Footer {
+        let f = Footer {
             first_id: u64_at(b, 8)?,
             count: u64_at(b, 16)?,
             min_time: i64_at(b, 24)?,
             max_time: i64_at(b, 32)?,
             body_len: u64_at(b, 40)?,
             body_crc: u32_at(b, 48)?,
-        })
+        };
+        // Numbers no segment can have are damage (and arithmetic on them,
+        // `body_len + FOOTER_LEN` or `first_id + count`, must not overflow).
+        let possible = f.body_len >= HEADER_LEN as u64
+            && f.body_len <= u64::MAX - FOOTER_LEN as u64
+            && f.first_id.checked_add(f.count).is_some();
+        possible.then_some(f)
     }
 }
 

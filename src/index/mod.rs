@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::error::{Error, Result};
 use crate::format::codec::StoredRecord;
 use crate::log::segment::{read_whole, walk};
-use crate::log::{lock_mutex, LogObserver, Segment, Snapshot};
+use crate::log::{lock_mutex, AppendSink, LogObserver, Segment, Snapshot};
 pub use postings::IndexedField;
 pub use segindex::{ActiveIndex, Probe, SealedIndex};
 use store::{SegMeta, Store};
@@ -45,6 +45,8 @@ pub struct Index {
     dir: PathBuf,
     store: RwLock<Arc<Store>>,
     active: RwLock<ActiveIndex>,
+    /// Indexes of segments sealed but not yet written to sled.
+    frozen: RwLock<HashMap<u64, Arc<ActiveIndex>>>,
     cache: Mutex<Cache>,
     warnings: Mutex<Vec<String>>,
 }
@@ -89,6 +91,7 @@ impl Index {
             dir,
             store: RwLock::new(Arc::new(store)),
             active: RwLock::new(ActiveIndex::default()),
+            frozen: RwLock::new(HashMap::new()),
             cache: Mutex::new(Cache {
                 map: HashMap::new(),
                 tick: 0,
@@ -158,6 +161,7 @@ impl Index {
         };
         let mut ai = ActiveIndex::new(seg.first_id);
         let w = walk(bytes, seg.first_id, |off, rec| ai.add(off, rec));
+        let ai = ai;
         let Some(footer) = seg.footer else {
             return Err(Error::invalid(
                 "segment",
@@ -172,10 +176,10 @@ impl Index {
                 w.stop.map_or("frames stop early".into(), |s| s.1),
             ));
         }
-        Ok(self.store_sealed(ai, footer))
+        Ok(self.store_sealed(&ai, footer))
     }
 
-    fn store_sealed(&self, ai: ActiveIndex, f: crate::format::layout::Footer) -> Arc<SealedIndex> {
+    fn store_sealed(&self, ai: &ActiveIndex, f: crate::format::layout::Footer) -> Arc<SealedIndex> {
         let first_id = ai.first_id;
         let blobs = Arc::new(ai.encode());
         let meta = SegMeta {
@@ -187,8 +191,8 @@ impl Index {
         let stored = self.store().put(first_id, meta, &blobs);
         let idx = Arc::new(SealedIndex::new(
             first_id,
-            ai.offsets,
-            ai.times,
+            ai.offsets.clone(),
+            ai.times.clone(),
             loader_from_blobs(blobs),
         ));
         let mut c = lock_mutex(&self.cache);
@@ -223,9 +227,22 @@ impl Index {
         }
     }
 
-    /// The index of a sealed segment: from memory, from sled, or rebuilt
-    /// from the segment when sled lost or damaged it.
-    pub fn sealed(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
+    /// The index of a sealed segment: the frozen in-memory one while the
+    /// background sealer has not stored it yet, else from the cache, from
+    /// sled, or rebuilt from the segment when sled lost or damaged it.
+    pub fn segment_index(&self, seg: &Segment) -> Result<SegIndexRef> {
+        if let Some(f) = self
+            .frozen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seg.first_id)
+        {
+            return Ok(SegIndexRef::Frozen(f.clone()));
+        }
+        self.sealed(seg).map(SegIndexRef::Sealed)
+    }
+
+    fn sealed(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
         {
             let mut c = lock_mutex(&self.cache);
             if let Some(i) = c.pinned.get(&seg.first_id) {
@@ -268,8 +285,60 @@ impl Index {
         }
     }
 
+    /// The index of a segment that a reader's snapshot shows as active but
+    /// that has been sealed since (the active index has moved on): the
+    /// frozen one, else the stored one (memory, sled) through its footer,
+    /// now on disk. `None` when the file holds no valid footer.
+    pub fn sealed_since(&self, seg: &Segment) -> Result<Option<SegIndexRef>> {
+        if let Some(f) = self
+            .frozen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seg.first_id)
+        {
+            return Ok(Some(SegIndexRef::Frozen(f.clone())));
+        }
+        {
+            let c = lock_mutex(&self.cache);
+            if let Some(i) = c
+                .pinned
+                .get(&seg.first_id)
+                .or_else(|| c.map.get(&seg.first_id).map(|(i, _)| i))
+            {
+                return Ok(Some(SegIndexRef::Sealed(i.clone())));
+            }
+        }
+        use crate::format::layout::{Footer, FOOTER_LEN};
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io("stat", &seg.path, e))?;
+        let Some(at) = len.checked_sub(FOOTER_LEN as u64) else {
+            return Ok(None);
+        };
+        let mut tail = [0u8; FOOTER_LEN];
+        seg.file
+            .read_exact_at(&mut tail, at)
+            .map_err(|e| Error::io("read footer of", &seg.path, e))?;
+        let Some(f) =
+            Footer::decode(&tail).filter(|f| f.body_len == at && f.first_id == seg.first_id)
+        else {
+            return Ok(None);
+        };
+        let sealed = Segment {
+            first_id: seg.first_id,
+            tier: seg.tier,
+            path: seg.path.clone(),
+            file: seg.file.clone(),
+            footer: Some(f),
+            map: None,
+            created: seg.created,
+        };
+        self.segment_index(&sealed).map(Some)
+    }
+
     /// Drops a cached index whose postings turned out damaged, and rebuilds it.
-    pub fn rebuild_segment(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
+    pub fn rebuild_segment(&self, seg: &Segment) -> Result<SegIndexRef> {
         {
             let mut c = lock_mutex(&self.cache);
             c.map.remove(&seg.first_id);
@@ -280,7 +349,7 @@ impl Index {
             seg.first_id,
             seg.path.display()
         ));
-        self.index_sealed(seg)
+        self.index_sealed(seg).map(SegIndexRef::Sealed)
     }
 
     /// Runs `f` on the active segment's index.
@@ -309,39 +378,135 @@ impl Index {
     }
 }
 
+/// The index of one sealed segment, in whichever form is at hand.
+#[derive(Clone)]
+pub enum SegIndexRef {
+    /// Read back from sled (or rebuilt).
+    Sealed(Arc<SealedIndex>),
+    /// Still the in-memory index of a just-sealed segment.
+    Frozen(Arc<ActiveIndex>),
+}
+
+impl SegIndexRef {
+    /// The frame offset of ordinal `ord`.
+    pub fn offset(&self, ord: usize) -> Option<u32> {
+        match self {
+            SegIndexRef::Sealed(s) => s.offsets.get(ord).copied(),
+            SegIndexRef::Frozen(f) => f.offsets.get(ord).copied(),
+        }
+    }
+
+    /// Number of records indexed.
+    pub fn len(&self) -> usize {
+        match self {
+            SegIndexRef::Sealed(s) => s.offsets.len(),
+            SegIndexRef::Frozen(f) => f.offsets.len(),
+        }
+    }
+
+    /// Whether no record is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Crash-test hook: when the environment variable `AUDITLOG_FAILPOINT`
+/// names this point, the process aborts here (as a kill -9 would). Used by
+/// tests/index_rebuild.rs to stop between a log write and its index update.
+fn failpoint(name: &str) {
+    if std::env::var_os("AUDITLOG_FAILPOINT").is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+/// Feeds one append into the active index, holding its lock once per batch.
+struct ActiveSink<'a>(std::sync::RwLockWriteGuard<'a, ActiveIndex>);
+
+impl AppendSink for ActiveSink<'_> {
+    fn add(&mut self, offset: u32, rec: &StoredRecord<'_>) {
+        self.0.add(offset, rec);
+    }
+}
+
 impl LogObserver for Index {
-    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>) {
+    fn begin(&self, segment: u64) -> Box<dyn AppendSink + '_> {
         let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
         if a.first_id != segment {
             *a = ActiveIndex::new(segment);
         }
-        a.add(offset, rec);
+        Box::new(ActiveSink(a))
+    }
+
+    fn rewind(&self, segment: u64, keep: u64) {
+        let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if a.first_id == segment {
+            a.truncate(keep as usize);
+        }
+    }
+
+    fn rolled(&self, old: u64, new: u64) {
+        let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if a.first_id != old {
+            // Nothing indexed for it in memory: the sealer rebuilds from the segment.
+            *a = ActiveIndex::new(new);
+            return;
+        }
+        let frozen = std::mem::replace(&mut *a, ActiveIndex::new(new));
+        self.frozen
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(old, Arc::new(frozen));
     }
 
     fn sealed(&self, seg: &Arc<Segment>) {
         let Some(f) = seg.footer else { return };
-        let ai = {
-            let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
-            if a.first_id != seg.first_id {
+        failpoint("after-seal-before-index");
+        let frozen = self
+            .frozen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seg.first_id)
+            .cloned();
+        match frozen {
+            Some(ai) if ai.offsets.len() as u64 == f.count => {
+                self.store_sealed(&ai, f);
+            }
+            Some(_) => {
+                self.warn(format!(
+                    "in-memory index of segment {} disagrees with its footer; rebuilding",
+                    seg.first_id
+                ));
+                if let Err(e) = self.index_sealed(seg) {
+                    self.warn(format!("could not index segment {}: {e}", seg.first_id));
+                }
+            }
+            // Removed by retention meanwhile, or never indexed in memory.
+            None => {
+                if self
+                    .store()
+                    .catalog()
+                    .is_ok_and(|c| !c.iter().any(|(id, _)| *id == seg.first_id))
+                {
+                    if let Err(e) = self.index_sealed(seg) {
+                        self.warn(format!("could not index segment {}: {e}", seg.first_id));
+                    }
+                }
                 return;
             }
-            std::mem::replace(&mut *a, ActiveIndex::new(f.last_id() + 1))
-        };
-        if ai.offsets.len() as u64 != f.count {
-            self.warn(format!(
-                "in-memory index of segment {} disagrees with its footer; rebuilding",
-                seg.first_id
-            ));
-            if let Err(e) = self.index_sealed(seg) {
-                self.warn(format!("could not index segment {}: {e}", seg.first_id));
-            }
-            return;
         }
-        self.store_sealed(ai, f);
+        self.frozen
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&seg.first_id);
     }
 
     fn removed(&self, first_ids: &[u64]) {
         let store = self.store();
+        let mut fz = self.frozen.write().unwrap_or_else(|p| p.into_inner());
+        for id in first_ids {
+            fz.remove(id);
+        }
+        drop(fz);
         let mut c = lock_mutex(&self.cache);
         for id in first_ids {
             c.map.remove(id);

@@ -11,7 +11,7 @@
 //! Decoding checks the CRC first and every length against the blob's
 //! size, so a damaged blob is an error, never a panic or a huge allocation.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The fields with postings, in blob-kind order.
 pub const INDEXED: [IndexedField; 7] = [
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn postings_round_trip_and_damage() {
-        let mut m: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut m: HashMap<Box<str>, Vec<u32>> = HashMap::default();
         m.insert("bob".into(), vec![1, 5, 300, 70000]);
         m.insert("alice".into(), vec![0]);
         m.insert("al".into(), vec![2, 3]);

@@ -6,7 +6,7 @@
 //!
 //! This module never reads segment files.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 use super::postings::{self, IndexedField, Postings, INDEXED};
@@ -89,6 +89,24 @@ impl ActiveIndex {
         );
         for r in &rec.refs {
             push(&mut self.maps[IndexedField::Refs.slot()], r, ord);
+        }
+    }
+
+    /// Forgets every record from ordinal `keep` on (a failed append).
+    pub fn truncate(&mut self, keep: usize) {
+        if keep >= self.offsets.len() {
+            return;
+        }
+        self.offsets.truncate(keep);
+        self.times.truncate(keep);
+        let keep = keep as u32;
+        for m in &mut self.maps {
+            m.retain(|_, ords| {
+                while ords.last().is_some_and(|&o| o >= keep) {
+                    ords.pop();
+                }
+                !ords.is_empty()
+            });
         }
     }
 

@@ -46,13 +46,28 @@ pub const ARCHIVE_DIR: &str = "archive";
 /// Hears what the log does, to keep indexes in step. Called with the
 /// writer lock held, in id order.
 pub trait LogObserver: Send + Sync {
-    /// A record was written to the active segment `segment` at `offset`
-    /// (also called for every record found in the active segment at open).
-    fn appended(&self, segment: u64, offset: u32, rec: &StoredRecord<'_>);
-    /// The active segment was sealed; `seg` is its sealed form.
+    /// Starts adding the records of one append to the active segment
+    /// `segment` (also used for every record found in it at open). The
+    /// sink is fed before the bytes are written; if the write fails,
+    /// [`LogObserver::rewind`] takes the batch back out.
+    fn begin(&self, segment: u64) -> Box<dyn AppendSink + '_>;
+    /// Forgets everything of the active segment `segment` after its first
+    /// `keep` records (an append that failed).
+    fn rewind(&self, segment: u64, keep: u64);
+    /// The active segment `old` was sealed and `new` started (called under
+    /// the writer lock: keep it cheap).
+    fn rolled(&self, old: u64, new: u64);
+    /// A sealed segment's footer is durable (called from the background
+    /// sealer, in seal order): its index can be written out.
     fn sealed(&self, seg: &Arc<Segment>);
     /// Segments were deleted by retention.
     fn removed(&self, first_ids: &[u64]);
+}
+
+/// Receives the records of one append, in id order.
+pub trait AppendSink {
+    /// The record at `offset` of the active segment.
+    fn add(&mut self, offset: u32, rec: &StoredRecord<'_>);
 }
 
 /// What a reader may see.
@@ -105,6 +120,13 @@ impl Snapshot {
     }
 }
 
+/// Work for the background sealer: make a sealed segment's footer durable
+/// (unless the writer already did), then let the indexes store it.
+pub(crate) struct SealJob {
+    pub seg: Arc<Segment>,
+    pub fsync: bool,
+}
+
 pub(crate) struct Shared {
     pub segments: Arc<Vec<Arc<Segment>>>,
     pub visible: Visible,
@@ -134,6 +156,12 @@ pub struct Log {
     /// Serialises archive and retention (they rewrite the segment list).
     pub(crate) maintenance: Mutex<()>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Hands sealed segments to the background sealer (fsync + index).
+    pub(crate) sealer: Mutex<Option<std::sync::mpsc::Sender<SealJob>>>,
+    /// Sealed segments whose footer fsync the sealer has not done yet
+    /// (`never` mode); `sync` does it first.
+    pub(crate) unsynced_seals: Arc<Mutex<Vec<Arc<Segment>>>>,
+    sealer_thread: Mutex<Option<JoinHandle<()>>>,
     _lock: Box<dyn Any + Send + Sync>,
 }
 
@@ -161,6 +189,44 @@ pub fn lock_dir(opts: &Options) -> Result<Box<dyn Any + Send + Sync>> {
             Error::io("lock", dir.join("LOCK"), e)
         }
     })
+}
+
+/// Whether the last two segment files, `prev` then `last`, are what a
+/// roll cut short leaves behind: `last` holds no frame (at most a header)
+/// and `prev` is not sealed. STATE is rewritten only once a roll is done
+/// (the new segment in use, the old one's footer written): when it names
+/// `last` as the active segment, the roll finished, and `prev` is a
+/// segment whose seal was interrupted or that is damaged; never a reason
+/// to throw `last` away.
+pub(crate) fn interrupted_roll(
+    storage: &dyn Storage,
+    prev: &Path,
+    last: &Path,
+    last_first_id: u64,
+    st: Option<LogState>,
+) -> Result<bool> {
+    if st.is_some_and(|s| s.active == last_first_id) {
+        return Ok(false);
+    }
+    let last_len = storage
+        .open_read(last)
+        .map_err(|e| Error::io("open", last, e))?
+        .len()
+        .map_err(|e| Error::io("stat", last, e))?;
+    if last_len > crate::format::layout::HEADER_LEN as u64 {
+        return Ok(false);
+    }
+    let prev_file = storage
+        .open_read(prev)
+        .map_err(|e| Error::io("open", prev, e))?;
+    let prev_len = prev_file.len().map_err(|e| Error::io("stat", prev, e))?;
+    let mut tail = [0u8; FOOTER_LEN];
+    let prev_sealed = prev_len >= FOOTER_LEN as u64
+        && prev_file
+            .read_exact_at(&mut tail, prev_len - FOOTER_LEN as u64)
+            .is_ok()
+        && Footer::decode(&tail).is_some_and(|f| f.body_len + FOOTER_LEN as u64 == prev_len);
+    Ok(!prev_sealed)
 }
 
 struct Found {
@@ -236,29 +302,8 @@ impl Log {
         }
         // Finish an interrupted roll: an empty new segment after an
         // unsealed one is removed, and the unsealed one stays active.
-        if found.len() >= 2 {
-            let last = &found[found.len() - 1];
-            let prev = &found[found.len() - 2];
-            let last_file = storage
-                .open_read(&last.path)
-                .map_err(|e| Error::io("open", &last.path, e))?;
-            let last_len = last_file
-                .len()
-                .map_err(|e| Error::io("stat", &last.path, e))?;
-            let prev_file = storage
-                .open_read(&prev.path)
-                .map_err(|e| Error::io("open", &prev.path, e))?;
-            let prev_len = prev_file
-                .len()
-                .map_err(|e| Error::io("stat", &prev.path, e))?;
-            let mut tail = [0u8; FOOTER_LEN];
-            let prev_sealed = prev_len >= FOOTER_LEN as u64
-                && prev_file
-                    .read_exact_at(&mut tail, prev_len - FOOTER_LEN as u64)
-                    .is_ok()
-                && Footer::decode(&tail)
-                    .is_some_and(|f| f.body_len + FOOTER_LEN as u64 == prev_len);
-            if last_len <= crate::format::layout::HEADER_LEN as u64 && !prev_sealed {
+        if let [.., prev, last] = &found[..] {
+            if interrupted_roll(&*storage, &prev.path, &last.path, last.first_id, st)? {
                 storage
                     .remove_file(&last.path)
                     .map_err(|e| Error::io("remove", &last.path, e))?;
@@ -273,6 +318,7 @@ impl Log {
         let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(found.len() + 1);
         let mut expect = horizon;
         let n = found.len();
+        let next_first: Vec<u64> = found.iter().map(|f| f.first_id).chain([u64::MAX]).collect();
         let mut active: Option<(Segment, Vec<u8>)> = None;
         let mut recreate: Option<u64> = None;
         for (i, f) in found.into_iter().enumerate() {
@@ -288,6 +334,12 @@ impl Log {
                 ));
             }
             if i + 1 < n {
+                if let Some(msg) =
+                    complete_interrupted_seal(&*storage, &f.path, f.first_id, next_first[i + 1])?
+                {
+                    log::warn!("{msg}");
+                    warnings.push(msg);
+                }
                 let s = Segment::open_sealed(
                     &*storage,
                     f.path,
@@ -317,7 +369,7 @@ impl Log {
                 recreate = Some(f.first_id);
                 continue;
             }
-            let header = read_header(&f.path, &file)?;
+            let header = read_header(&f.path, &file, f.first_id)?;
             if header.first_id != f.first_id {
                 return Err(corrupt(
                     &f.path,
@@ -355,7 +407,7 @@ impl Log {
             if let Some((pos, why)) = &w.stop {
                 let next_id = f.first_id + w.offsets.len() as u64;
                 if let Some(later) = valid_frame_after(&buf, *pos) {
-                    return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame at offset {later}; refusing to drop the records after the damage")));
+                    return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame or seal footer at offset {later}; refusing to drop the records after the damage")));
                 }
                 let dropped = buf.len() - pos;
                 file.set_len(*pos as u64)
@@ -398,9 +450,10 @@ impl Log {
             Some((seg, buf)) => {
                 let mut w = Writer::resume(seg, &buf);
                 // Replay the active segment into the indexes.
-                walk(&buf, w.active.first_id, |off, rec| {
-                    observer.appended(w.active.first_id, off, rec)
-                });
+                {
+                    let mut sink = observer.begin(w.active.first_id);
+                    walk(&buf, w.active.first_id, |off, rec| sink.add(off, rec));
+                }
                 w.recovered_len = buf.len() as u64;
                 w
             }
@@ -446,9 +499,24 @@ impl Log {
             warnings,
             maintenance: Mutex::new(()),
             flusher: Mutex::new(None),
+            sealer: Mutex::new(None),
+            sealer_thread: Mutex::new(None),
+            unsynced_seals: Arc::default(),
             _lock: lock,
             opts,
         });
+        let (tx, rx) = std::sync::mpsc::channel::<SealJob>();
+        let weak = Arc::downgrade(&log);
+        let observer = log.observer.clone();
+        let h = std::thread::Builder::new()
+            .name("auditlog-sealer".into())
+            .spawn({
+                let unsynced = log.unsynced_seals.clone();
+                move || writer::sealer(weak, observer, rx, unsynced)
+            })
+            .map_err(|e| Error::io("spawn sealer thread", PathBuf::new(), e))?;
+        *lock_mutex(&log.sealer) = Some(tx);
+        *lock_mutex(&log.sealer_thread) = Some(h);
         if let Durability::Interval(every) = log.opts.durability {
             let weak = Arc::downgrade(&log);
             let h = std::thread::Builder::new()
@@ -602,16 +670,40 @@ impl Log {
     }
 }
 
-impl Drop for Log {
-    fn drop(&mut self) {
+/// Joins a background thread, unless this is that thread (the last
+/// reference to the log can go away on it): it exits on its own.
+fn join_unless_self(h: Option<JoinHandle<()>>) {
+    if let Some(h) = h {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Log {
+    /// Stops the background flusher of [`Durability::Interval`] and waits
+    /// for it. The flusher holds a strong reference to the log while it
+    /// waits for its next tick, so the owner calls this before dropping
+    /// its reference: otherwise the log (and the directory lock) outlives
+    /// the owner's drop, and the last reference goes on the flusher thread.
+    pub(crate) fn stop_flusher(&self) {
         {
             let mut s = lock_mutex(&self.sync);
             s.shutdown = true;
         }
         self.sync_cv.notify_all();
-        if let Some(h) = lock_mutex(&self.flusher).take() {
-            let _ = h.join();
-        }
+        let h = lock_mutex(&self.flusher).take();
+        join_unless_self(h);
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        // Let pending seals finish (footer fsync, index write).
+        drop(lock_mutex(&self.sealer).take());
+        let h = lock_mutex(&self.sealer_thread).take();
+        join_unless_self(h);
         // A clean close makes everything written durable, whatever the mode.
         let w = lock_mutex(&self.writer);
         if w.failed.is_none() && w.len > w.recovered_len {
@@ -620,6 +712,78 @@ impl Drop for Log {
             }
         }
     }
+}
+
+/// A segment that is not the last one but has no valid seal footer was
+/// being sealed when the process or machine stopped (the footer is written
+/// before the next segment is used, but made durable in the background).
+/// If its frames are intact up to the tail and its ids run exactly into the
+/// next segment's first id, nothing is missing: the footer is rewritten
+/// and fsynced. Anything else is left for the sealed-segment check to
+/// report as damage. Returns a warning when it repaired something.
+fn complete_interrupted_seal(
+    storage: &dyn Storage,
+    path: &Path,
+    first_id: u64,
+    next_first: u64,
+) -> Result<Option<String>> {
+    let file = storage
+        .open_rw(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    if len >= FOOTER_LEN as u64 {
+        let mut tail = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut tail, len - FOOTER_LEN as u64)
+            .map_err(|e| Error::io("read", path, e))?;
+        if Footer::decode(&tail).is_some_and(|f| f.body_len + FOOTER_LEN as u64 == len) {
+            return Ok(None);
+        }
+    }
+    let buf = read_whole(path, &file)?;
+    let Some(footer) = interrupted_seal(&buf, first_id, next_first) else {
+        return Ok(None);
+    };
+    let count = footer.count;
+    let end = footer.body_len;
+    file.set_len(end)
+        .map_err(|e| Error::io("truncate", path, e))?;
+    file.write_all_at(&footer.encode(), end)
+        .map_err(|e| Error::io("seal", path, e))?;
+    file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
+    Ok(Some(format!(
+        "completed the interrupted seal of {} ({count} intact records, ids {first_id}..={})",
+        path.display(),
+        first_id + count - 1
+    )))
+}
+
+/// The footer that completes the interrupted seal of a segment (not the
+/// last one) whose bytes are `buf`: when its frames are intact up to the
+/// tail (whatever follows them holds no valid frame) and its ids run
+/// exactly into the next segment's first id, nothing is missing and the
+/// footer can be rewritten. `None` otherwise (that is damage).
+pub(crate) fn interrupted_seal(buf: &[u8], first_id: u64, next_first: u64) -> Option<Footer> {
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let w = walk(buf, first_id, |_, r| {
+        min_time = min_time.min(r.time);
+        max_time = max_time.max(r.time);
+    });
+    let count = w.offsets.len() as u64;
+    let tail_ok = match &w.stop {
+        None => true,
+        Some((pos, _)) => valid_frame_after(buf, *pos).is_none(),
+    };
+    if !tail_ok || first_id + count != next_first || count == 0 {
+        return None;
+    }
+    Some(Footer {
+        first_id,
+        count,
+        min_time,
+        max_time,
+        body_len: w.end as u64,
+        body_crc: crc32fast::hash(buf.get(..w.end).unwrap_or(buf)),
+    })
 }
 
 /// Creates a fresh active segment file: header, fsync, directory fsync.
@@ -645,10 +809,12 @@ pub(crate) fn create_segment(
         created,
     }
     .encode();
+    // The op names matter: the writer stops for good on "fsync" and
+    // "fsync directory" failures (see `writer::is_fsync_failure`).
     let res = file
         .write_all_at(&header, 0)
-        .and_then(|()| file.sync_data())
         .map_err(|e| Error::io("write header of", &path, e))
+        .and_then(|()| file.sync_data().map_err(|e| Error::io("fsync", &path, e)))
         .and_then(|()| {
             storage
                 .sync_dir(seg_dir)

@@ -70,14 +70,17 @@ pub(crate) fn corrupt(
     }
 }
 
-pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
+/// Reads and checks the header of the segment file `path`, named for
+/// `first_id` (the id its damage is reported against).
+pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<Header> {
+    let id = Some(first_id);
     let mut b = [0u8; HEADER_LEN];
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     if len < HEADER_LEN as u64 {
         return Err(corrupt(
             path,
             0,
-            None,
+            id,
             format!("file is {len} bytes, shorter than the {HEADER_LEN}-byte header"),
         ));
     }
@@ -89,12 +92,83 @@ pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
             found: v,
             supported: crate::format::layout::FORMAT_VERSION,
         },
-        HeaderError::BadMagic => {
-            corrupt(path, 0, None, "not an auditlog segment (bad magic number)")
-        }
-        HeaderError::BadCrc => corrupt(path, 0, None, "segment header checksum mismatch"),
-        HeaderError::Short => corrupt(path, 0, None, "segment header is truncated"),
+        HeaderError::BadMagic => corrupt(path, 0, id, "not an auditlog segment (bad magic number)"),
+        HeaderError::BadCrc => corrupt(path, 0, id, "segment header checksum mismatch"),
+        HeaderError::Short => corrupt(path, 0, id, "segment header is truncated"),
     })
+}
+
+/// A read-ahead window over one segment file (see [`Segment::with_record`]).
+#[derive(Debug, Default)]
+pub struct ReadBuf {
+    first_id: u64,
+    start: u64,
+    data: Vec<u8>,
+}
+
+/// Size of one read-ahead refill.
+const READ_AHEAD: usize = 256 << 10;
+
+impl ReadBuf {
+    /// An empty window.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes of `seg` from `offset` that hold the whole frame there
+    /// (never past `limit`).
+    fn frame(&mut self, seg: &Segment, offset: u64, limit: u64) -> Result<&[u8]> {
+        let bad = |why: String| corrupt(&seg.path, offset, None, why);
+        let have = |b: &ReadBuf, n: u64| {
+            b.first_id == seg.first_id
+                && offset >= b.start
+                && offset + n <= b.start + b.data.len() as u64
+        };
+        if !have(self, FRAME_HEADER_LEN as u64) {
+            self.fill(seg, offset, limit, FRAME_HEADER_LEN)?;
+        }
+        let at = (offset - self.start) as usize;
+        let h = self
+            .data
+            .get(at..at + FRAME_HEADER_LEN)
+            .ok_or_else(|| bad("frame header beyond the readable end".into()))?;
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        if len == 0
+            || len > crate::record::MAX_RECORD_BYTES
+            || offset + (FRAME_HEADER_LEN + len) as u64 > limit
+        {
+            return Err(bad(format!("frame length {len} is invalid here")));
+        }
+        let need = FRAME_HEADER_LEN + len;
+        if !have(self, need as u64) {
+            self.fill(seg, offset, limit, need)?;
+        }
+        let at = (offset - self.start) as usize;
+        self.data
+            .get(at..at + need)
+            .ok_or_else(|| bad("frame beyond the readable end".into()))
+    }
+
+    fn fill(&mut self, seg: &Segment, offset: u64, limit: u64, need: usize) -> Result<()> {
+        let avail = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let n = READ_AHEAD.max(need).min(avail);
+        if n < need {
+            return Err(corrupt(
+                &seg.path,
+                offset,
+                None,
+                "frame extends past the readable end",
+            ));
+        }
+        self.data.clear();
+        self.data.resize(n, 0);
+        seg.file
+            .read_exact_at(&mut self.data, offset)
+            .map_err(|e| Error::io("read frame of", &seg.path, e))?;
+        self.first_id = seg.first_id;
+        self.start = offset;
+        Ok(())
+    }
 }
 
 /// Reads the whole file into memory (the active segment at recovery, or a
@@ -238,11 +312,15 @@ pub(crate) fn walk(
     }
 }
 
-/// Whether any valid frame starts after `pos` (damage followed by valid
-/// frames is corruption; damage with nothing valid after it is a torn tail).
+/// Whether any valid frame, or a seal footer that closes the file at the
+/// offset it names, starts after `pos` (damage followed by either is
+/// corruption: the writer completed what came before it; damage with
+/// nothing valid after it is a torn tail).
 pub(crate) fn valid_frame_after(buf: &[u8], pos: usize) -> Option<usize> {
-    (pos + 1..buf.len().saturating_sub(FRAME_HEADER_LEN)).find(|p| {
-        matches!(read_frame(buf, *p), FrameRead::Frame { payload, .. } if StoredRecord::decode(payload).is_ok())
+    (pos + 1..buf.len().saturating_sub(FRAME_HEADER_LEN)).find(|p| match read_frame(buf, *p) {
+        FrameRead::Frame { payload, .. } => StoredRecord::decode(payload).is_ok(),
+        FrameRead::Footer => Footer::decode(&buf[*p..]).is_some_and(|f| f.body_len == *p as u64),
+        _ => false,
     })
 }
 
@@ -259,13 +337,17 @@ impl Segment {
     }
 
     /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
-    /// with the decoded record. `scratch` is reused between calls.
-    pub fn with_record<R>(
+    /// with its payload (checksummed, not yet decoded). Sealed segments are
+    /// read through their map;
+    /// the active one through `buf`, a read-ahead window refilled with one
+    /// positional read of up to 256 KiB, so a scan costs one system call
+    /// per window rather than two per record.
+    pub fn with_payload<R>(
         &self,
         offset: u64,
         limit: u64,
-        scratch: &mut Vec<u8>,
-        f: impl FnOnce(&StoredRecord<'_>) -> R,
+        buf: &mut ReadBuf,
+        f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
         let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
         let payload: &[u8] = if let Some(m) = self.mapped() {
@@ -277,29 +359,29 @@ impl Segment {
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         } else {
-            let mut h = [0u8; FRAME_HEADER_LEN];
-            self.file
-                .read_exact_at(&mut h, offset)
-                .map_err(|e| Error::io("read frame of", &self.path, e))?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            if len == 0
-                || len > crate::record::MAX_RECORD_BYTES
-                || offset + (FRAME_HEADER_LEN + len) as u64 > limit
-            {
-                return Err(bad(&format!("frame length {len} is invalid here")));
-            }
-            scratch.clear();
-            scratch.resize(FRAME_HEADER_LEN + len, 0);
-            self.file
-                .read_exact_at(scratch, offset)
-                .map_err(|e| Error::io("read frame of", &self.path, e))?;
-            match read_frame(scratch, 0) {
+            let window = buf.frame(self, offset, limit)?;
+            match read_frame(window, 0) {
                 FrameRead::Frame { payload, .. } => payload,
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         };
-        let rec = StoredRecord::decode(payload).map_err(|e| bad(&e.to_string()))?;
-        Ok(f(&rec))
+        Ok(f(payload))
+    }
+
+    /// Like [`Segment::with_payload`], with the record decoded.
+    pub fn with_record<R>(
+        &self,
+        offset: u64,
+        limit: u64,
+        buf: &mut ReadBuf,
+        f: impl FnOnce(&StoredRecord<'_>) -> R,
+    ) -> Result<R> {
+        let path = &self.path;
+        self.with_payload(offset, limit, buf, |payload| {
+            StoredRecord::decode(payload)
+                .map(|rec| f(&rec))
+                .map_err(|e| corrupt(path, offset, None, e.to_string()))
+        })?
     }
 
     /// Checks a sealed segment's footer against its file and (when `deep`)
@@ -313,22 +395,28 @@ impl Segment {
         deep: bool,
     ) -> Result<Footer> {
         let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-        let owned;
-        let bytes: &[u8] = match map {
-            Some(m) => (**m).as_ref(),
-            None => {
-                owned = read_whole(path, file)?;
-                &owned
-            }
+        // The damage paths below need the whole file; the common path reads
+        // only the footer and streams the body through a small buffer (so
+        // checking a log at open does not fault every mapped page in).
+        let whole = || -> Result<std::borrow::Cow<'_, [u8]>> {
+            Ok(match map {
+                Some(m) => std::borrow::Cow::Borrowed((**m).as_ref()),
+                None => std::borrow::Cow::Owned(read_whole(path, file)?),
+            })
         };
-        let footer = bytes
-            .len()
-            .checked_sub(FOOTER_LEN)
-            .and_then(|at| Footer::decode(&bytes[at..]))
-            .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id);
+        let mut tail = [0u8; FOOTER_LEN];
+        let footer = if len >= FOOTER_LEN as u64 {
+            file.read_exact_at(&mut tail, len - FOOTER_LEN as u64)
+                .map_err(|e| Error::io("read footer of", path, e))?;
+            Footer::decode(&tail)
+                .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id)
+        } else {
+            None
+        };
         let Some(footer) = footer else {
             // Truncated or damaged: find where the valid frames stop.
-            let w = walk(bytes, first_id, |_, _| {});
+            let bytes = whole()?;
+            let w = walk(&bytes, first_id, |_, _| {});
             let (at, why) = w
                 .stop
                 .unwrap_or((w.end, "seal footer missing (file truncated?)".into()));
@@ -340,9 +428,19 @@ impl Segment {
             ));
         };
         if deep {
-            let body = bytes.get(..footer.body_len as usize).unwrap_or(bytes);
-            if crc32fast::hash(body) != footer.body_crc {
-                let w = walk(bytes, first_id, |_, _| {});
+            let mut h = crc32fast::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0u64;
+            while off < footer.body_len {
+                let n = (footer.body_len - off).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], off)
+                    .map_err(|e| Error::io("read", path, e))?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            if h.finalize() != footer.body_crc {
+                let bytes = whole()?;
+                let w = walk(&bytes, first_id, |_, _| {});
                 let (at, why) = w
                     .stop
                     .unwrap_or((0, "segment checksum mismatch (header damaged?)".into()));
@@ -368,7 +466,7 @@ impl Segment {
         let file = storage
             .open_read(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        let header = read_header(&path, &file)?;
+        let header = read_header(&path, &file, first_id)?;
         if header.first_id != first_id {
             return Err(corrupt(
                 &path,

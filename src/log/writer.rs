@@ -8,6 +8,8 @@
 
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Weak};
+
+use super::SealJob;
 use std::time::Duration;
 
 use super::{create_segment, lock_mutex, segment::Segment, Log};
@@ -101,6 +103,18 @@ impl Writer {
             >= age
     }
 
+    /// Passes `e` on; when it is a failed fsync, first stops the writer
+    /// for good (the kernel may have dropped the dirty pages, so no
+    /// later fsync can vouch for them) and returns [`Error::WriterFailed`].
+    fn fail(&mut self, e: Error) -> Error {
+        if !is_fsync_failure(&e) {
+            return e;
+        }
+        let reason = e.to_string();
+        self.failed = Some(reason.clone());
+        Error::WriterFailed { reason }
+    }
+
     fn check(&self) -> Result<()> {
         match &self.failed {
             Some(reason) => Err(Error::WriterFailed {
@@ -137,38 +151,48 @@ impl Log {
             // rejects the batch before anything is written.
             let mut buf = std::mem::take(&mut w.buf);
             buf.clear();
-            let mut offsets = Vec::with_capacity(records.len());
             let first = w.next_id;
             let n = records.len() as u64;
-            let mut recs = Vec::with_capacity(records.len());
-            for (i, nr) in records.into_iter().enumerate() {
-                let at = buf.len();
-                offsets.push(w.len + at as u64);
-                buf.resize(at + FRAME_HEADER_LEN, 0);
-                let rec = nr.into_record(first + i as u64, now);
-                if let Err(e) = codec::encode_into(&rec, &mut buf) {
-                    w.buf = buf;
-                    return Err(e);
+            let seg = w.active.first_id;
+            let (mut lo, mut hi) = (w.min_time, w.max_time);
+            // Encode and index in one pass; the index is taken back if the
+            // batch is not written after all.
+            let encoded = {
+                let mut sink = self.observer.begin(seg);
+                let mut res = Ok(());
+                for (i, nr) in records.into_iter().enumerate() {
+                    let at = buf.len();
+                    buf.resize(at + FRAME_HEADER_LEN, 0);
+                    let rec = nr.into_record(first + i as u64, now);
+                    let sr = StoredRecord::from_record(&rec);
+                    if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
+                        res = Err(e);
+                        break;
+                    }
+                    // The frame just encoded is the tail of `buf`.
+                    seal_frame_in_place(&mut buf[..], at);
+                    if w.len + buf.len() as u64 > u64::from(u32::MAX) || buf.len() > MAX_BATCH_BYTES
+                    {
+                        res = Err(Error::invalid(
+                            "batch",
+                            format!("over {MAX_BATCH_BYTES} bytes or past 4 GiB in one segment; split it"),
+                        ));
+                        break;
+                    }
+                    lo = lo.min(sr.time);
+                    hi = hi.max(sr.time);
+                    sink.add((w.len + at as u64) as u32, &sr);
                 }
-                // The frame just encoded is the tail of `buf`.
-                seal_frame_in_place(&mut buf[..], at);
-                if buf.len() > MAX_BATCH_BYTES {
-                    w.buf = Vec::new();
-                    return Err(Error::invalid(
-                        "batch",
-                        format!("over {MAX_BATCH_BYTES} bytes; split it"),
-                    ));
-                }
-                recs.push(rec);
-            }
-            if w.len + buf.len() as u64 > u64::from(u32::MAX) {
+                res
+            };
+            if let Err(e) = encoded {
+                self.observer.rewind(seg, w.count);
+                buf.clear();
                 w.buf = buf;
-                return Err(Error::invalid(
-                    "batch",
-                    "would grow the segment past 4 GiB; split it",
-                ));
+                return Err(e);
             }
             if let Err(e) = w.active.file.write_all_at(&buf, w.len) {
+                self.observer.rewind(seg, w.count);
                 // Leave no partial frame behind.
                 if let Err(e2) = w.active.file.set_len(w.len) {
                     w.failed = Some(format!(
@@ -180,16 +204,8 @@ impl Log {
                 return Err(Error::io("append to", &w.active.path, e));
             }
             w.hasher.update(&buf);
-            for (rec, &off) in recs.iter().zip(&offsets) {
-                let t = rec.time.as_micros();
-                w.min_time = w.min_time.min(t);
-                w.max_time = w.max_time.max(t);
-                self.observer.appended(
-                    w.active.first_id,
-                    off as u32,
-                    &StoredRecord::from_record(rec),
-                );
-            }
+            w.min_time = lo;
+            w.max_time = hi;
             w.len += buf.len() as u64;
             w.count += n;
             w.next_id += n;
@@ -208,7 +224,10 @@ impl Log {
 
     fn publish(&self, last_id: u64, active_first: u64, active_len: u64) {
         let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        if last_id > sh.visible.last_id || active_first != sh.visible.active_first {
+        // Only forwards: an fsync that started before a roll publishes a
+        // position in the segment sealed since, which must not take the
+        // visible prefix back (the roll published further already).
+        if (active_first, active_len) > (sh.visible.active_first, sh.visible.active_len) {
             sh.visible = super::Visible {
                 last_id,
                 active_first,
@@ -257,6 +276,17 @@ impl Log {
                 w.len,
             )
         };
+        // Segments sealed before that whose fsync the background sealer
+        // has not done yet (`never` mode): durable first, in order.
+        let unsynced = lock_mutex(&self.unsynced_seals).clone();
+        for seg in unsynced {
+            if let Err(e) = seg.file.sync_data() {
+                let reason = format!("fsync of {} while sealing failed: {e}", seg.path.display());
+                lock_mutex(&self.writer).failed = Some(reason.clone());
+                return Err(Error::WriterFailed { reason });
+            }
+            lock_mutex(&self.unsynced_seals).retain(|s| s.first_id != seg.first_id);
+        }
         if let Err(e) = file.sync_data() {
             let reason = format!("fsync of {} failed: {e}", path.display());
             lock_mutex(&self.writer).failed = Some(reason.clone());
@@ -282,7 +312,6 @@ impl Log {
     /// docs/format.md, "Rollover").
     pub(crate) fn roll(&self, w: &mut Writer) -> Result<()> {
         w.check()?;
-        let new = create_segment(&*self.storage, &self.seg_dir, w.next_id)?;
         let footer = Footer {
             first_id: w.active.first_id,
             count: w.count,
@@ -299,14 +328,37 @@ impl Log {
                     old.path.display()
                 ));
             }
-            let _ = self.storage.remove_file(&new.path);
             return Err(Error::io("seal", &old.path, e));
         }
-        if let Err(e) = old.file.sync_data() {
-            let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
-            w.failed = Some(reason.clone());
-            return Err(Error::WriterFailed { reason });
+        // In `always` mode everything visible must be durable, so the seal
+        // is fsynced here. So it is in `interval` mode: the next segment
+        // and STATE are made durable below, and were this one's tail not,
+        // a power loss would leave a hole before them that open must
+        // refuse (the log would not open at all, rather than lose at most
+        // an interval). In `never` mode the background sealer does it
+        // (open completes a seal that a crash interrupted), and `sync`
+        // fsyncs whatever seal is still pending.
+        let sync_inline = self.opts.durability != Durability::Never;
+        if sync_inline {
+            if let Err(e) = old.file.sync_data() {
+                let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
+                w.failed = Some(reason.clone());
+                return Err(Error::WriterFailed { reason });
+            }
         }
+        let new = match create_segment(&*self.storage, &self.seg_dir, w.next_id) {
+            Ok(n) => n,
+            Err(e) => {
+                // Unseal: the footer goes and the segment stays active.
+                if let Err(e2) = old.file.set_len(w.len) {
+                    w.failed = Some(format!(
+                        "could not remove the footer from {}: {e2}",
+                        old.path.display()
+                    ));
+                }
+                return Err(w.fail(e));
+            }
+        };
         let map = old
             .file
             .map()
@@ -324,8 +376,13 @@ impl Log {
             .file
             .len()
             .map_err(|e| Error::io("stat", &new.path, e))?;
+        let mut hb = vec![0u8; header_len as usize];
+        new.file
+            .read_exact_at(&mut hb, 0)
+            .map_err(|e| Error::io("read header of", &new.path, e))?;
         let new = Arc::new(new);
         let last = w.next_id - 1;
+        self.observer.rolled(old.first_id, new.first_id);
         {
             let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
             let mut list: Vec<Arc<Segment>> = sh.segments.iter().cloned().collect();
@@ -334,24 +391,47 @@ impl Log {
             }
             list.push(new.clone());
             sh.segments = Arc::new(list);
-            // Everything in the sealed segment is durable now.
+            // `always`, `interval`: the sealed segment was just fsynced. `never`:
+            // everything written was visible already.
             sh.visible = super::Visible {
                 last_id: last,
                 active_first: new.first_id,
                 active_len: header_len,
             };
         }
-        {
+        if sync_inline {
             let mut s = lock_mutex(&self.sync);
             s.synced_id = s.synced_id.max(last);
+            drop(s);
+            self.sync_cv.notify_all();
         }
-        self.sync_cv.notify_all();
-        self.observer.sealed(&sealed);
+        let job = SealJob {
+            seg: sealed.clone(),
+            fsync: !sync_inline,
+        };
+        if !sync_inline {
+            lock_mutex(&self.unsynced_seals).push(sealed.clone());
+        }
+        let handed = match lock_mutex(&self.sealer).as_ref() {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if !handed {
+            // No sealer thread (shutting down): do its work here.
+            if !sync_inline {
+                if let Err(e) = sealed.file.sync_data() {
+                    let reason = format!(
+                        "fsync of {} while sealing failed: {e}",
+                        sealed.path.display()
+                    );
+                    w.failed = Some(reason.clone());
+                    return Err(Error::WriterFailed { reason });
+                }
+                lock_mutex(&self.unsynced_seals).retain(|s| s.first_id != sealed.first_id);
+            }
+            self.observer.sealed(&sealed);
+        }
         let mut hasher = crc32fast::Hasher::new();
-        let mut hb = vec![0u8; header_len as usize];
-        new.file
-            .read_exact_at(&mut hb, 0)
-            .map_err(|e| Error::io("read header of", &new.path, e))?;
         hasher.update(&hb);
         w.active = new;
         w.len = header_len;
@@ -369,14 +449,55 @@ impl Log {
                 .unwrap_or_else(|p| p.into_inner())
                 .horizon,
         };
-        if let Err(e) = super::state::write(&*self.storage, &self.dir, &st) {
-            log::warn!(
-                "could not update {}: {e}",
-                super::state::state_path(&self.dir).display()
-            );
-        }
-        Ok(())
+        // The roll is done, but the append that asked for it fails: STATE
+        // is what catches a deleted active segment, so failing to update
+        // it is not ignored (and a failed fsync stops the writer).
+        super::state::write(&*self.storage, &self.dir, &st).map_err(|e| w.fail(e))
     }
+}
+
+/// The background sealer: fsyncs sealed segments (in `never` mode)
+/// and lets the indexes store them, in seal order. A failed fsync stops
+/// the writer for good.
+pub(crate) fn sealer(
+    log: Weak<Log>,
+    observer: Arc<dyn super::LogObserver>,
+    jobs: std::sync::mpsc::Receiver<SealJob>,
+    unsynced: Arc<std::sync::Mutex<Vec<Arc<Segment>>>>,
+) {
+    for job in jobs {
+        if job.fsync {
+            let res = job.seg.file.sync_data();
+            if res.is_ok() {
+                lock_mutex(&unsynced).retain(|s| s.first_id != job.seg.first_id);
+            }
+            if let Err(e) = res {
+                let reason = format!(
+                    "fsync of {} while sealing failed: {e}",
+                    job.seg.path.display()
+                );
+                log::error!("{reason}; the writer is stopped");
+                if let Some(l) = log.upgrade() {
+                    lock_mutex(&l.writer).failed.get_or_insert(reason.clone());
+                    lock_mutex(&l.sync).failed.get_or_insert(reason);
+                    l.sync_cv.notify_all();
+                }
+                continue;
+            }
+        }
+        observer.sealed(&job.seg);
+    }
+}
+
+/// Whether `e` is a failed fsync of a file or a directory.
+pub(crate) fn is_fsync_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io {
+            op: "fsync" | "fsync directory",
+            ..
+        }
+    )
 }
 
 /// Background fsync for [`Durability::Interval`].

@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
 use crate::error::Result;
-use crate::format::codec::StoredRecord;
+use crate::format::codec::{self, StoredRecord};
 use crate::index::segindex::BadBlob;
-use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex};
+use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex, SegIndexRef};
+use crate::log::segment::ReadBuf;
 use crate::log::{Segment, Snapshot, Tier};
 use crate::record::Record;
 
@@ -90,6 +91,36 @@ impl SegIdx for SealedIndex {
     }
 }
 
+impl SegIdx for SegIndexRef {
+    fn offsets(&self) -> &[u32] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.offsets,
+            SegIndexRef::Frozen(f) => &f.offsets,
+        }
+    }
+    fn times(&self) -> &[i64] {
+        match self {
+            SegIndexRef::Sealed(s) => &s.times,
+            SegIndexRef::Frozen(f) => &f.times,
+        }
+    }
+    fn collect(&self, f: IndexedField, p: Probe<'_>, out: &mut Vec<u32>) -> Result<(), BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::collect(s, f, p, out),
+            SegIndexRef::Frozen(a) => {
+                ActiveIndex::collect(a, f, p, out);
+                Ok(())
+            }
+        }
+    }
+    fn estimate(&self, f: IndexedField, p: Probe<'_>) -> Result<usize, BadBlob> {
+        match self {
+            SegIndexRef::Sealed(s) => SealedIndex::estimate(s, f, p),
+            SegIndexRef::Frozen(a) => Ok(ActiveIndex::estimate(a, f, p)),
+        }
+    }
+}
+
 /// The index fields a query field is served by.
 fn index_fields(f: Field) -> &'static [IndexedField] {
     match f {
@@ -116,6 +147,42 @@ enum Source {
 
 impl Ctx {
     /// Whether a record read from the log passes every condition.
+    /// A cheap first test on the undecoded record: false only when it
+    /// certainly fails (time, id bound, id set, scope, or a predicate on a
+    /// single-valued string field).
+    fn may_pass(&self, p: &codec::Peek<'_>) -> bool {
+        let q = &self.q;
+        if q.start.is_some_and(|s| p.time < s.as_micros())
+            || q.end.is_some_and(|e| p.time >= e.as_micros())
+            || q.until_id.is_some_and(|u| p.id > u)
+            || self
+                .scope
+                .as_ref()
+                .is_some_and(|s| !s.contains(&p.customer))
+        {
+            return false;
+        }
+        q.predicates.iter().all(|pr| {
+            let slot = match pr.field {
+                Field::Person => 0,
+                Field::Source => 1,
+                Field::Action => 2,
+                Field::Object => 3,
+                Field::ObjectId => 4,
+                Field::Name => 5,
+                Field::Field => 6,
+                Field::Old => 7,
+                Field::New => 8,
+                _ => return true,
+            };
+            match std::str::from_utf8(p.strings[slot]) {
+                Ok(v) => pr.matches_str(v),
+                // Let the full decode report it.
+                Err(_) => true,
+            }
+        })
+    }
+
     pub fn passes<R: RecordView + ?Sized>(&self, r: &R) -> bool {
         self.q.matches_filters(r)
             && self
@@ -290,38 +357,51 @@ impl Ctx {
         let n = (hi_id - seg.first_id + 1) as usize;
         let lo_ord = (lo_id - seg.first_id) as usize;
         let limit = self.snap.limit_of(seg);
-        if seg.footer.is_none() {
-            let (cands, exact) = self.index.with_active(|a| {
+        let mut idx = if seg.footer.is_none() {
+            let active = self.index.with_active(|a| {
                 if a.first_id != seg.first_id {
-                    return (Vec::new(), true);
+                    return None;
                 }
                 let n = n.min(a.offsets.len());
-                match self.plan(seg, a, n, lo_ord.min(n), frac) {
+                Some(match self.plan(seg, a, n, lo_ord.min(n), frac) {
                     Ok((ords, src)) => self.finish(seg, a, ords, src),
                     Err(_) => (Vec::new(), true),
-                }
+                })
             });
-            return Ok(SegCands {
-                seg: seg.clone(),
-                limit,
-                cands,
-                exact,
-            });
-        }
-        let mut idx = self.index.sealed(seg)?;
-        let (ords, src) = match self.plan(seg, &*idx, n.min(idx.offsets.len()), lo_ord, frac) {
+            if let Some((cands, exact)) = active {
+                return Ok(SegCands {
+                    seg: seg.clone(),
+                    limit,
+                    cands,
+                    exact,
+                });
+            }
+            // Sealed since the snapshot was taken: its index moved on too.
+            self.index
+                .sealed_since(seg)?
+                .ok_or_else(|| crate::Error::Index {
+                    path: self.index.dir().to_path_buf(),
+                    reason: format!(
+                        "segment {} left the active index but has no seal",
+                        seg.path.display()
+                    ),
+                })?
+        } else {
+            self.index.segment_index(seg)?
+        };
+        let (ords, src) = match self.plan(seg, &idx, n.min(idx.len()), lo_ord, frac) {
             Ok(r) => r,
             Err(_) => {
                 idx = self.index.rebuild_segment(seg)?;
-                let n = n.min(idx.offsets.len());
-                self.plan(seg, &*idx, n, lo_ord.min(n), frac)
+                let n = n.min(idx.len());
+                self.plan(seg, &idx, n, lo_ord.min(n), frac)
                     .map_err(|b| crate::Error::Index {
                         path: self.index.dir().to_path_buf(),
                         reason: format!("postings of {:?} unreadable even after a rebuild", b.0),
                     })?
             }
         };
-        let (cands, exact) = self.finish(seg, &*idx, ords, src);
+        let (cands, exact) = self.finish(seg, &idx, ords, src);
         Ok(SegCands {
             seg: seg.clone(),
             limit,
@@ -336,9 +416,32 @@ impl Ctx {
         seg: &Segment,
         limit: u64,
         c: Cand,
-        scratch: &mut Vec<u8>,
+        scratch: &mut ReadBuf,
     ) -> Result<Option<Record>> {
-        seg.with_record(u64::from(c.off), limit, scratch, |sr: &StoredRecord<'_>| {
+        self.fetch_with(seg, limit, c, scratch, &mut |sr| sr.to_record())
+    }
+
+    /// Reads the record at a candidate and, if it passes, hands it
+    /// (borrowed from the log) to `f`.
+    pub fn fetch_with<T>(
+        &self,
+        seg: &Segment,
+        limit: u64,
+        c: Cand,
+        scratch: &mut ReadBuf,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        seg.with_payload(u64::from(c.off), limit, scratch, |payload: &[u8]| {
+            // Most rejections need no full decode.
+            if let Some(p) = codec::peek(payload) {
+                if p.id == c.id && !self.may_pass(&p) {
+                    return Ok(None);
+                }
+            }
+            let sr = StoredRecord::decode(payload).map_err(|e| {
+                crate::log::segment::corrupt(&seg.path, u64::from(c.off), Some(c.id), e.to_string())
+            })?;
+            let sr = &sr;
             if sr.id != c.id {
                 return Err(crate::log::segment::corrupt(
                     &seg.path,
@@ -351,7 +454,7 @@ impl Ctx {
                 ));
             }
             if self.passes(sr) {
-                sr.to_record().map(Some)
+                f(sr).map(Some)
             } else {
                 Ok(None)
             }
@@ -375,7 +478,7 @@ fn key_int(k: &SortKey) -> i128 {
 pub(crate) fn count(mut ctx: Ctx) -> Result<u64> {
     ctx.q.cursor = None;
     let mut total = 0u64;
-    let mut scratch = Vec::new();
+    let mut scratch = ReadBuf::new();
     for seg in ctx.segments() {
         let sc = ctx.candidates(&seg)?;
         if sc.exact {
@@ -397,13 +500,22 @@ struct ById {
     pending: VecDeque<Arc<Segment>>,
     cur: Option<(SegCands, usize)>,
     desc: bool,
-    scratch: Vec<u8>,
+    scratch: ReadBuf,
     done: bool,
 }
 
 impl Iterator for ById {
     type Item = Result<Record>;
     fn next(&mut self) -> Option<Result<Record>> {
+        self.next_with(&mut |sr| sr.to_record())
+    }
+}
+
+impl ById {
+    fn next_with<T>(
+        &mut self,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.done {
             return None;
         }
@@ -417,7 +529,10 @@ impl Iterator for ById {
                     };
                     *pos += 1;
                     let c = sc.cands[i];
-                    match self.ctx.fetch(&sc.seg, sc.limit, c, &mut self.scratch) {
+                    match self
+                        .ctx
+                        .fetch_with(&sc.seg, sc.limit, c, &mut self.scratch, f)
+                    {
                         Ok(Some(r)) => return Some(Ok(r)),
                         Ok(None) => continue,
                         Err(e) => {
@@ -480,7 +595,7 @@ struct ByTime {
     open: Vec<Option<SegCands>>,
     heap: BinaryHeap<HeapItem>,
     desc: bool,
-    scratch: Vec<u8>,
+    scratch: ReadBuf,
     done: bool,
 }
 
@@ -490,12 +605,23 @@ impl ByTime {
         for seg in ctx.segments() {
             let (lo, hi) = match seg.footer {
                 Some(f) => (f.min_time, f.max_time),
-                None => ctx.index.with_active(|a| {
-                    (
-                        a.times.iter().copied().min().unwrap_or(i64::MAX),
-                        a.times.iter().copied().max().unwrap_or(i64::MIN),
-                    )
-                }),
+                None => {
+                    let span = |times: &[i64]| {
+                        (
+                            times.iter().copied().min().unwrap_or(i64::MAX),
+                            times.iter().copied().max().unwrap_or(i64::MIN),
+                        )
+                    };
+                    let active = ctx
+                        .index
+                        .with_active(|a| (a.first_id == seg.first_id).then(|| span(&a.times)));
+                    // Sealed since the snapshot: its sealed index has the
+                    // times; failing that, open it first (always safe).
+                    active.unwrap_or_else(|| match ctx.index.sealed_since(&seg) {
+                        Ok(Some(i)) => span(i.times()),
+                        _ => (i64::MIN, i64::MAX),
+                    })
+                }
             };
             pending.push((if desc { hi } else { lo }, seg));
         }
@@ -510,7 +636,7 @@ impl ByTime {
             open: Vec::new(),
             heap: BinaryHeap::new(),
             desc,
-            scratch: Vec::new(),
+            scratch: ReadBuf::new(),
             done: false,
         }
     }
@@ -547,10 +673,9 @@ impl ByTime {
             };
             let mut sc = self.ctx.candidates(&seg)?;
             if self.desc {
-                sc.cands
-                    .sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
+                sc.cands.sort_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
-                sc.cands.sort_unstable_by_key(|c| (c.time, c.id));
+                sc.cands.sort_by_key(|c| (c.time, c.id));
             }
             if sc.cands.is_empty() {
                 continue;
@@ -566,6 +691,15 @@ impl ByTime {
 impl Iterator for ByTime {
     type Item = Result<Record>;
     fn next(&mut self) -> Option<Result<Record>> {
+        self.next_with(&mut |sr| sr.to_record())
+    }
+}
+
+impl ByTime {
+    fn next_with<T>(
+        &mut self,
+        f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.done {
             return None;
         }
@@ -580,7 +714,7 @@ impl Iterator for ByTime {
                 _ => continue,
             };
             self.push_next(top.slot, top.pos + 1);
-            match self.ctx.fetch(&seg, limit, c, &mut self.scratch) {
+            match self.ctx.fetch_with(&seg, limit, c, &mut self.scratch, f) {
                 Ok(Some(r)) => return Some(Ok(r)),
                 Ok(None) => continue,
                 Err(e) => {
@@ -648,6 +782,54 @@ impl Iterator for QueryIter {
     }
 }
 
+/// Streams the rows of a query sorted by time or id to `f`, borrowed from
+/// the log (no copy per row), after cursor, offset and limit. Returns
+/// `None` (and calls nothing) for other sorts: the caller uses [`run`].
+pub(crate) fn visit(
+    ctx: Ctx,
+    f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<()>,
+) -> Result<Option<u64>> {
+    let sort = ctx.q.sort;
+    let (mut skip, limit) = (ctx.q.offset, ctx.q.limit);
+    let ctx = Arc::new(ctx);
+    let mut rows = 0u64;
+    let mut each = |sr: &StoredRecord<'_>| -> Result<bool> {
+        if skip > 0 {
+            skip -= 1;
+            return Ok(true);
+        }
+        if limit.is_some_and(|l| rows >= l) {
+            return Ok(false);
+        }
+        f(sr)?;
+        rows += 1;
+        Ok(true)
+    };
+    macro_rules! drive {
+        ($it:expr) => {{
+            let mut it = $it;
+            while let Some(r) = it.next_with(&mut each) {
+                if !r? {
+                    break;
+                }
+            }
+        }};
+    }
+    match sort.field {
+        Field::Id => drive!(ById {
+            pending: ctx.segments().into(),
+            ctx: ctx.clone(),
+            cur: None,
+            desc: sort.descending,
+            scratch: ReadBuf::new(),
+            done: false,
+        }),
+        Field::Time => drive!(ByTime::new(ctx.clone(), sort.descending)),
+        _ => return Ok(None),
+    }
+    Ok(Some(rows))
+}
+
 /// Starts a query.
 pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
     let sort = ctx.q.sort;
@@ -659,7 +841,7 @@ pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
             ctx: ctx.clone(),
             cur: None,
             desc: sort.descending,
-            scratch: Vec::new(),
+            scratch: ReadBuf::new(),
             done: false,
         }),
         Field::Time => Box::new(ByTime::new(ctx.clone(), sort.descending)),
@@ -669,7 +851,7 @@ pub(crate) fn run(ctx: Ctx) -> Result<QueryIter> {
                 ctx: ctx.clone(),
                 cur: None,
                 desc: false,
-                scratch: Vec::new(),
+                scratch: ReadBuf::new(),
                 done: false,
             };
             let cursor = ctx.q.cursor.clone();

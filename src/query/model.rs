@@ -300,6 +300,14 @@ pub trait RecordView {
     fn text(&self, f: Field) -> &str;
     /// Whether `f` holds for any entry of `refs`.
     fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
+    /// The entries of `refs`, in order.
+    fn refs_iter(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+    /// `args` as compact JSON text.
+    fn args_json(&self) -> Option<&str>;
+    /// `result` as compact JSON text.
+    fn result_json(&self) -> Option<&str>;
+    /// An owned copy.
+    fn to_owned_record(&self) -> crate::Result<Record>;
 }
 
 impl RecordView for Record {
@@ -317,6 +325,18 @@ impl RecordView for Record {
     }
     fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
         self.refs.iter().any(|r| f(r))
+    }
+    fn refs_iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.refs.iter().map(String::as_str))
+    }
+    fn args_json(&self) -> Option<&str> {
+        self.args.as_ref().map(crate::record::Json::as_str)
+    }
+    fn result_json(&self) -> Option<&str> {
+        self.result.as_ref().map(crate::record::Json::as_str)
+    }
+    fn to_owned_record(&self) -> crate::Result<Record> {
+        Ok(self.clone())
     }
 }
 
@@ -346,6 +366,18 @@ impl RecordView for crate::format::codec::StoredRecord<'_> {
     }
     fn any_ref(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
         self.refs.iter().any(|r| f(r))
+    }
+    fn refs_iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.refs.iter().copied())
+    }
+    fn args_json(&self) -> Option<&str> {
+        self.args
+    }
+    fn result_json(&self) -> Option<&str> {
+        self.result
+    }
+    fn to_owned_record(&self) -> crate::Result<Record> {
+        self.to_record()
     }
 }
 

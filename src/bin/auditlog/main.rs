@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod common;
+#[cfg(feature = "sqlite-bench")]
+mod bench;
 mod customers;
 mod demo;
 mod export;
@@ -18,6 +20,8 @@ mod maintenance;
 mod password;
 mod query_args;
 mod report;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::process::ExitCode;
 
@@ -75,6 +79,12 @@ enum Command {
     Stats(maintenance::StatsArgs),
     /// Hash a password (one line on stdin) for the server users file
     HashPassword(password::Args),
+    /// Serve the Enswitch and Voximplant audit-log APIs over HTTP
+    #[cfg(feature = "server")]
+    Serve(serve::ServeArgs),
+    /// Run the SPEC section 6 benchmark, side by side with SQLite
+    #[cfg(feature = "sqlite-bench")]
+    Bench(bench::BenchArgs),
 }
 
 fn dispatch(g: &Global, command: Command) -> Result<(), CliError> {
@@ -91,6 +101,10 @@ fn dispatch(g: &Global, command: Command) -> Result<(), CliError> {
         Command::Reindex(a) => maintenance::reindex(g, a),
         Command::Stats(a) => maintenance::stats(g, a),
         Command::HashPassword(a) => password::run(g, a),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::run(&g.data, g.durability, a).map_err(CliError::from),
+        #[cfg(feature = "sqlite-bench")]
+        Command::Bench(a) => bench::run(a).map_err(CliError::from),
     }
 }
 
