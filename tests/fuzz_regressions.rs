@@ -40,3 +40,12 @@ fn recover_forged_footer_body_len_overflow() {
 fn decode_frame_refs_count_preallocates_1mib() {
     fuzzing::decode_frame(input!("decode_frame", "refs_count_preallocates_1mib"));
 }
+
+/// A float in `args` printed by `to_json` (shortest round-trip form) parsed
+/// back one ULP off, so a record exported as NDJSON and ingested again had
+/// different `args`: serde_json's default float parser is not correctly
+/// rounded. Fixed in `Cargo.toml` (serde_json's `float_roundtrip`).
+#[test]
+fn record_json_float_reparse_off_by_one_ulp() {
+    fuzzing::record_json(input!("record_json", "float_reparse_off_by_one_ulp"));
+}
