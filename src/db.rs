@@ -79,6 +79,13 @@ struct Inner {
     spill_dir: PathBuf,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the fields go: the flusher thread holds the log alive.
+        self.log.stop_flusher();
+    }
+}
+
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
@@ -229,13 +236,19 @@ impl AuditLog {
         let off = if seg.footer.is_some() {
             self.inner.index.segment_index(seg)?.offset(ord)
         } else {
-            self.inner.index.with_active(|a| {
-                if a.first_id == seg.first_id {
-                    a.offsets.get(ord).copied()
-                } else {
-                    None
-                }
-            })
+            let active = self
+                .inner
+                .index
+                .with_active(|a| (a.first_id == seg.first_id).then(|| a.offsets.get(ord).copied()));
+            match active {
+                Some(off) => off,
+                // Sealed since the snapshot was taken.
+                None => self
+                    .inner
+                    .index
+                    .sealed_since(seg)?
+                    .and_then(|i| i.offset(ord)),
+            }
         };
         let Some(off) = off else {
             return Err(Error::Index {

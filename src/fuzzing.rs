@@ -22,8 +22,8 @@ use crate::error::Error;
 use crate::export::{export, ExportOptions, Layout as CsvLayout};
 use crate::format::codec::{self, StoredRecord};
 use crate::format::layout::{
-    encode_frame, read_frame, Footer, FrameRead, Header, FOOTER_LEN, FOOTER_MARKER,
-    FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_LEN,
+    encode_frame, read_frame, Footer, FrameRead, Header, FOOTER_LEN, FOOTER_MARKER, FORMAT_VERSION,
+    FRAME_HEADER_LEN, HEADER_LEN,
 };
 use crate::index::postings::{
     decode_i64s, decode_u32s, encode_i64s, encode_postings, encode_u32s, Postings,
@@ -196,7 +196,9 @@ fn arbitrary_record(inp: &mut Input<'_>, id: u64) -> Record {
         0 => None,
         1 => Some(Json::from_value(&serde_json::Value::String(inp.string(16)))),
         2 => Json::parse(&inp.string(32)).ok(),
-        _ => Some(Json::from_value(&serde_json::json!({ "k": inp.string(8), "n": inp.u8() }))),
+        _ => Some(Json::from_value(
+            &serde_json::json!({ "k": inp.string(8), "n": inp.u8() }),
+        )),
     };
     let args = json(inp);
     let result = json(inp);
@@ -255,7 +257,11 @@ fn check_frame_at(data: &[u8], pos: usize) {
             assert_eq!(next, pos + FRAME_HEADER_LEN + len);
             let mut again = Vec::new();
             encode_frame(payload, &mut again);
-            assert_eq!(&data[pos..next], &again[..], "frame bytes re-encode identically");
+            assert_eq!(
+                &data[pos..next],
+                &again[..],
+                "frame bytes re-encode identically"
+            );
             check_payload(payload);
         }
         FrameRead::Footer => {
@@ -697,7 +703,11 @@ pub fn recover(data: &[u8]) {
     let rep = verify::verify_dir(&st, &dir).expect("verify_dir runs");
     assert!(rep.is_ok(), "verify_dir after an append: {rep:?}");
     let log = open_log(&st, deep, Arc::new(Seen::default())).expect("reopen");
-    assert_eq!(log.snapshot().visible.last_id, last_id, "last id after reopen");
+    assert_eq!(
+        log.snapshot().visible.last_id,
+        last_id,
+        "last id after reopen"
+    );
     assert!(log.warnings().is_empty(), "{:?}", log.warnings());
 }
 
@@ -780,7 +790,11 @@ pub fn record_json(data: &[u8]) {
     assert_eq!(rec2.to_json(), json);
     let mut buf = Vec::new();
     if codec::encode_into(&rec, &mut buf).is_ok() {
-        assert_eq!(codec::decode(&buf).expect("decodes"), rec, "codec round trip");
+        assert_eq!(
+            codec::decode(&buf).expect("decodes"),
+            rec,
+            "codec round trip"
+        );
     }
 }
 
@@ -800,7 +814,11 @@ pub fn dates(data: &[u8]) {
     let sql = Timestamp::parse_sql(s);
     let flex = Timestamp::parse_flexible(s);
     if let Ok(t) = &rfc {
-        assert_eq!(flex.as_ref().ok(), Some(t), "flexible disagrees with RFC 3339");
+        assert_eq!(
+            flex.as_ref().ok(),
+            Some(t),
+            "flexible disagrees with RFC 3339"
+        );
     }
     if let Ok(t) = &sql {
         assert_eq!(t.as_micros() % 1_000_000, 0);
@@ -831,7 +849,10 @@ fn check_instant(t: Timestamp) {
     assert_eq!(Timestamp::parse_flexible(&date).ok(), Some(day), "{date}");
     let unix = t.unix_seconds().to_string();
     assert_eq!(Timestamp::parse_flexible(&unix).ok(), Some(secs), "{unix}");
-    assert_eq!(Timestamp::from_unix_seconds(t.unix_seconds()).ok(), Some(secs));
+    assert_eq!(
+        Timestamp::from_unix_seconds(t.unix_seconds()).ok(),
+        Some(secs)
+    );
     let mut f = crate::export::timefmt::TimeFormatter::new();
     let (mut a, mut b) = ([0u8; 27], [0u8; 19]);
     assert_eq!(f.rfc3339(t, &mut a), rfc.as_bytes());
@@ -860,8 +881,13 @@ pub fn csv_roundtrip(data: &[u8]) {
                     .neutralize(neutralize)
                     .header(header);
                 let mut out = Vec::new();
-                let rows = export(records.iter().cloned().map(Ok), &mut out, &opts, &mut |_| {})
-                    .expect("export to memory");
+                let rows = export(
+                    records.iter().cloned().map(Ok),
+                    &mut out,
+                    &opts,
+                    &mut |_| {},
+                )
+                .expect("export to memory");
                 assert_eq!(rows, n as u64);
                 let mut rd = ::csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -872,7 +898,13 @@ pub fn csv_roundtrip(data: &[u8]) {
                     .expect("the export parses as CSV");
                 let mut want: Vec<Vec<Vec<u8>>> = Vec::new();
                 if header {
-                    want.push(layout.columns().iter().map(|c| c.as_bytes().to_vec()).collect());
+                    want.push(
+                        layout
+                            .columns()
+                            .iter()
+                            .map(|c| c.as_bytes().to_vec())
+                            .collect(),
+                    );
                 }
                 for r in &records {
                     want.push(expected_cells(r, layout, neutralize));
@@ -1163,7 +1195,10 @@ pub fn params(data: &[u8]) {
             })
             .collect()
     };
-    let re: Vec<String> = p.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    let re: Vec<String> = p
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
     let again = Params::parse_urlencoded(re.join("&").as_bytes(), seps, limits)
         .expect("re-encoded parameters parse");
     assert_eq!(again, p);
@@ -1179,7 +1214,10 @@ pub fn params(data: &[u8]) {
         .collect();
     let no_secret = |text: &str| {
         for s in &secrets {
-            assert!(!text.contains(s), "an error echoes a parameter value: {text}");
+            assert!(
+                !text.contains(s),
+                "an error echoes a parameter value: {text}"
+            );
         }
     };
 
@@ -1195,7 +1233,10 @@ pub fn params(data: &[u8]) {
     };
     let _ = enswitch::credentials(&p);
     match enswitch::parse_audit_list(&p, &user, &Tree, now) {
-        Ok(req) => req.query.validate().expect("an accepted audit/list builds a valid query"),
+        Ok(req) => req
+            .query
+            .validate()
+            .expect("an accepted audit/list builds a valid query"),
         Err(e) => {
             assert!(matches!(e.status, 400 | 402), "status {}", e.status);
             if e.status == 400 {

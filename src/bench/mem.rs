@@ -22,6 +22,37 @@ pub fn current_rss_bytes() -> Option<u64> {
     status_bytes("VmRSS")
 }
 
+/// The anonymous part of the resident set (`RssAnon`: heap and stacks, not
+/// file pages such as memory-mapped segments, which the kernel can drop at
+/// any time), in bytes, or `None` when it cannot be read. The kernel keeps
+/// no peak of it: sample it while a phase runs.
+pub fn anon_rss_bytes() -> Option<u64> {
+    status_bytes("RssAnon")
+}
+
+/// Hands heap memory that is free but still held by the allocator back to
+/// the operating system (glibc's `malloc_trim(0)`), so that a following
+/// measurement reflects live memory rather than what earlier phases freed.
+/// Returns whether anything was released; `false` where the allocator is
+/// not glibc's.
+pub fn trim_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: `malloc_trim` is part of glibc, which is the allocator
+        // behind Rust's default global allocator on this target (the crate
+        // sets no other). It takes no pointers, is thread-safe (it locks
+        // every arena) and only returns pages the allocator holds free.
+        unsafe { malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// Resets the peak ([`peak_rss_bytes`]) to the current resident set size, so
 /// that two phases of one run (the engine, then SQLite) get a peak each.
 /// Returns whether it worked (Linux 4.0 and later; `false` elsewhere).
@@ -72,6 +103,10 @@ mod tests {
         assert_eq!(parse_status_kib(text, "VmHWM"), Some(2048));
         assert_eq!(parse_status_kib(text, "VmRSS"), Some(1024));
         assert_eq!(parse_status_kib(text, "VmSwap"), None);
+        assert_eq!(
+            parse_status_kib("RssAnon:\t  512 kB\n", "RssAnon"),
+            Some(512)
+        );
         assert_eq!(parse_status_kib(text, "Threads"), None);
         assert_eq!(parse_status_kib("VmHWM: lots kB\n", "VmHWM"), None);
     }
@@ -80,6 +115,7 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let rss = current_rss_bytes().unwrap();
+        assert!(anon_rss_bytes().unwrap() <= rss);
         assert!(rss > 0 && peak_rss_bytes().unwrap() >= rss);
         // Touch 128 MiB (a fresh mapping, returned to the OS when dropped);
         // the peak must cover it, and a reset must forget it.

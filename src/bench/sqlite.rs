@@ -113,6 +113,8 @@ const SUBTREE: &str = select!(
 );
 const SORT_BY_NAME: &str = select!("WHERE time >= ?1 AND time < ?2 ORDER BY name, id LIMIT ?3");
 const EXPORT: &str = select!("ORDER BY time, id");
+const LAST_ID: &str = "SELECT max(id) FROM records";
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
 
 /// An SQLite database holding the benchmark records (see the module docs).
 ///
@@ -189,6 +191,67 @@ impl SqliteBaseline {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens an existing database (for example a copy of a baseline taken
+    /// while it was open, to measure SQLite's recovery), with the same
+    /// `journal_mode=WAL` and `synchronous=NORMAL`. Refuses a path that
+    /// does not exist (it never creates a database).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::invalid(
+                "path",
+                format!("{} is not an existing SQLite database", path.display()),
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_err(&path, "open"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err(&path, "PRAGMA journal_mode=WAL"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_err(&path, "PRAGMA synchronous=NORMAL"))?;
+        Ok(SqliteBaseline { conn, path })
+    }
+
+    /// The largest record id (0 when empty). The first read after
+    /// [`SqliteBaseline::open`] of a crashed copy is what runs SQLite's WAL
+    /// recovery.
+    pub fn last_id(&self) -> Result<u64> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(LAST_ID, [], |r| r.get(0))
+            .map_err(sql_err(&self.path, LAST_ID))?;
+        Ok(id.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    }
+
+    /// Copies everything in the `-wal` file into the database and truncates
+    /// the `-wal` (`PRAGMA wal_checkpoint(TRUNCATE)`), so that
+    /// [`SqliteBaseline::disk_bytes`] measures the database at rest.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row(CHECKPOINT, [], |_| Ok(()))
+            .map_err(sql_err(&self.path, CHECKPOINT))
+    }
+
+    /// Streams every record, ordered by `(time, id)` like [`Self::export_csv`],
+    /// into `f`, one at a time (memory does not grow with the table).
+    /// Returns the number of records.
+    pub fn scan_all(&self, f: &mut dyn FnMut(Record)) -> Result<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached(EXPORT)
+            .map_err(sql_err(&self.path, EXPORT))?;
+        let mut rows = st.query([]).map_err(sql_err(&self.path, EXPORT))?;
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(sql_err(&self.path, EXPORT))? {
+            f(row_to_record(row).map_err(sql_err(&self.path, EXPORT))?);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Inserts records (with their ids) through one prepared statement, in
@@ -335,13 +398,19 @@ impl SqliteBaseline {
     /// Writes every record, ordered by `(time, id)`, as CSV with a header
     /// row in the native column order ([`CSV_COLUMNS`]: `time` in RFC 3339
     /// with six fractional digits, `refs` joined by `;`, `args` and `result`
-    /// as compact JSON, empty when absent). Returns the number of records
+    /// as compact JSON, empty when absent), with CRLF line ends and a
+    /// 256 KiB buffer like the engine's own CSV export. Returns the number of records
     /// written (the header not counted). Cells are written as stored: the
     /// workload has none a spreadsheet would run as a formula.
     pub fn export_csv<W: io::Write>(&self, writer: W) -> Result<u64> {
         let path = &self.path;
         let csv_err = |e: csv::Error| Error::io("write CSV export of", path, io::Error::from(e));
-        let mut out = csv::Writer::from_writer(writer);
+        // The same csv writer settings as the engine's export
+        // (`crate::export`): CRLF line ends (RFC 4180), a 256 KiB buffer.
+        let mut out = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .buffer_capacity(crate::export::BUFFER_BYTES)
+            .from_writer(writer);
         out.write_record(CSV_COLUMNS).map_err(csv_err)?;
         let mut st = self
             .conn

@@ -217,3 +217,107 @@ mod tests {
         assert!(decode(&evil).is_err());
     }
 }
+
+/// The fixed fields of an encoded record and the byte ranges of its nine
+/// single-valued strings, read without validating or copying anything
+/// (queries use it to reject most records before a full decode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek<'a> {
+    /// Record id.
+    pub id: u64,
+    /// Microseconds since the epoch.
+    pub time: i64,
+    /// Customer id.
+    pub customer: u64,
+    /// person, source, action, object, object_id, name, field, old, new:
+    /// raw bytes (not yet checked to be UTF-8).
+    pub strings: [&'a [u8]; 9],
+}
+
+fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let tag = *b.get(*pos)?;
+    *pos += 1;
+    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = b.get(*pos..*pos + n)?;
+        *pos += n;
+        Some(s)
+    };
+    Some(match tag {
+        0..=250 => u64::from(tag),
+        251 => u64::from(u16::from_le_bytes(take(pos, 2)?.try_into().ok()?)),
+        252 => u64::from(u32::from_le_bytes(take(pos, 4)?.try_into().ok()?)),
+        253 => u64::from_le_bytes(take(pos, 8)?.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+/// Reads the id, time, customer and string ranges of an encoded record
+/// (the layout of `docs/format.md` section 3). `None` when the bytes do
+/// not have that shape; a full [`decode`] then reports why.
+pub fn peek(bytes: &[u8]) -> Option<Peek<'_>> {
+    let mut pos = 0;
+    let id = varint(bytes, &mut pos)?;
+    let z = varint(bytes, &mut pos)?;
+    let time = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    let customer = varint(bytes, &mut pos)?;
+    let mut strings: [&[u8]; 9] = [&[]; 9];
+    for s in &mut strings {
+        let n = usize::try_from(varint(bytes, &mut pos)?).ok()?;
+        *s = bytes.get(pos..pos.checked_add(n)?)?;
+        pos += n;
+    }
+    Some(Peek {
+        id,
+        time,
+        customer,
+        strings,
+    })
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+    use crate::record::NewRecord;
+
+    #[test]
+    fn peek_agrees_with_decode() {
+        for (i, big) in [
+            (1u64, 1usize),
+            (300, 300),
+            (70_000, 70_000 % 60_000),
+            (u64::MAX / 3, 5),
+        ] {
+            let r = NewRecord::new(i.wrapping_mul(7))
+                .person("p".repeat(big))
+                .source("")
+                .name("Zoë")
+                .new_value("n")
+                .refs(["x"])
+                .into_record(
+                    i,
+                    Timestamp::from_micros(i64::try_from(i % 1_000_000_000).unwrap()).unwrap(),
+                );
+            let mut buf = Vec::new();
+            encode_into(&r, &mut buf).unwrap();
+            let p = peek(&buf).unwrap();
+            let d = StoredRecord::decode(&buf).unwrap();
+            assert_eq!((p.id, p.time, p.customer), (d.id, d.time, d.customer));
+            let want = [
+                d.person,
+                d.source,
+                d.action,
+                d.object,
+                d.object_id,
+                d.name,
+                d.field,
+                d.old,
+                d.new,
+            ];
+            for (a, b) in p.strings.iter().zip(want) {
+                assert_eq!(*a, b.as_bytes());
+            }
+        }
+        assert!(peek(&[]).is_none());
+        assert!(peek(&[254]).is_none());
+    }
+}

@@ -285,6 +285,58 @@ impl Index {
         }
     }
 
+    /// The index of a segment that a reader's snapshot shows as active but
+    /// that has been sealed since (the active index has moved on): the
+    /// frozen one, else the stored one (memory, sled) through its footer,
+    /// now on disk. `None` when the file holds no valid footer.
+    pub fn sealed_since(&self, seg: &Segment) -> Result<Option<SegIndexRef>> {
+        if let Some(f) = self
+            .frozen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&seg.first_id)
+        {
+            return Ok(Some(SegIndexRef::Frozen(f.clone())));
+        }
+        {
+            let c = lock_mutex(&self.cache);
+            if let Some(i) = c
+                .pinned
+                .get(&seg.first_id)
+                .or_else(|| c.map.get(&seg.first_id).map(|(i, _)| i))
+            {
+                return Ok(Some(SegIndexRef::Sealed(i.clone())));
+            }
+        }
+        use crate::format::layout::{Footer, FOOTER_LEN};
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io("stat", &seg.path, e))?;
+        let Some(at) = len.checked_sub(FOOTER_LEN as u64) else {
+            return Ok(None);
+        };
+        let mut tail = [0u8; FOOTER_LEN];
+        seg.file
+            .read_exact_at(&mut tail, at)
+            .map_err(|e| Error::io("read footer of", &seg.path, e))?;
+        let Some(f) =
+            Footer::decode(&tail).filter(|f| f.body_len == at && f.first_id == seg.first_id)
+        else {
+            return Ok(None);
+        };
+        let sealed = Segment {
+            first_id: seg.first_id,
+            tier: seg.tier,
+            path: seg.path.clone(),
+            file: seg.file.clone(),
+            footer: Some(f),
+            map: None,
+            created: seg.created,
+        };
+        self.segment_index(&sealed).map(Some)
+    }
+
     /// Drops a cached index whose postings turned out damaged, and rebuilds it.
     pub fn rebuild_segment(&self, seg: &Segment) -> Result<SegIndexRef> {
         {

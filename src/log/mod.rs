@@ -158,6 +158,9 @@ pub struct Log {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Hands sealed segments to the background sealer (fsync + index).
     pub(crate) sealer: Mutex<Option<std::sync::mpsc::Sender<SealJob>>>,
+    /// Sealed segments whose footer fsync the sealer has not done yet
+    /// (`never` mode); `sync` does it first.
+    pub(crate) unsynced_seals: Arc<Mutex<Vec<Arc<Segment>>>>,
     sealer_thread: Mutex<Option<JoinHandle<()>>>,
     _lock: Box<dyn Any + Send + Sync>,
 }
@@ -186,6 +189,44 @@ pub fn lock_dir(opts: &Options) -> Result<Box<dyn Any + Send + Sync>> {
             Error::io("lock", dir.join("LOCK"), e)
         }
     })
+}
+
+/// Whether the last two segment files, `prev` then `last`, are what a
+/// roll cut short leaves behind: `last` holds no frame (at most a header)
+/// and `prev` is not sealed. STATE is rewritten only once a roll is done
+/// (the new segment in use, the old one's footer written): when it names
+/// `last` as the active segment, the roll finished, and `prev` is a
+/// segment whose seal was interrupted or that is damaged; never a reason
+/// to throw `last` away.
+pub(crate) fn interrupted_roll(
+    storage: &dyn Storage,
+    prev: &Path,
+    last: &Path,
+    last_first_id: u64,
+    st: Option<LogState>,
+) -> Result<bool> {
+    if st.is_some_and(|s| s.active == last_first_id) {
+        return Ok(false);
+    }
+    let last_len = storage
+        .open_read(last)
+        .map_err(|e| Error::io("open", last, e))?
+        .len()
+        .map_err(|e| Error::io("stat", last, e))?;
+    if last_len > crate::format::layout::HEADER_LEN as u64 {
+        return Ok(false);
+    }
+    let prev_file = storage
+        .open_read(prev)
+        .map_err(|e| Error::io("open", prev, e))?;
+    let prev_len = prev_file.len().map_err(|e| Error::io("stat", prev, e))?;
+    let mut tail = [0u8; FOOTER_LEN];
+    let prev_sealed = prev_len >= FOOTER_LEN as u64
+        && prev_file
+            .read_exact_at(&mut tail, prev_len - FOOTER_LEN as u64)
+            .is_ok()
+        && Footer::decode(&tail).is_some_and(|f| f.body_len + FOOTER_LEN as u64 == prev_len);
+    Ok(!prev_sealed)
 }
 
 struct Found {
@@ -261,29 +302,8 @@ impl Log {
         }
         // Finish an interrupted roll: an empty new segment after an
         // unsealed one is removed, and the unsealed one stays active.
-        if found.len() >= 2 {
-            let last = &found[found.len() - 1];
-            let prev = &found[found.len() - 2];
-            let last_file = storage
-                .open_read(&last.path)
-                .map_err(|e| Error::io("open", &last.path, e))?;
-            let last_len = last_file
-                .len()
-                .map_err(|e| Error::io("stat", &last.path, e))?;
-            let prev_file = storage
-                .open_read(&prev.path)
-                .map_err(|e| Error::io("open", &prev.path, e))?;
-            let prev_len = prev_file
-                .len()
-                .map_err(|e| Error::io("stat", &prev.path, e))?;
-            let mut tail = [0u8; FOOTER_LEN];
-            let prev_sealed = prev_len >= FOOTER_LEN as u64
-                && prev_file
-                    .read_exact_at(&mut tail, prev_len - FOOTER_LEN as u64)
-                    .is_ok()
-                && Footer::decode(&tail)
-                    .is_some_and(|f| f.body_len + FOOTER_LEN as u64 == prev_len);
-            if last_len <= crate::format::layout::HEADER_LEN as u64 && !prev_sealed {
+        if let [.., prev, last] = &found[..] {
+            if interrupted_roll(&*storage, &prev.path, &last.path, last.first_id, st)? {
                 storage
                     .remove_file(&last.path)
                     .map_err(|e| Error::io("remove", &last.path, e))?;
@@ -349,7 +369,7 @@ impl Log {
                 recreate = Some(f.first_id);
                 continue;
             }
-            let header = read_header(&f.path, &file)?;
+            let header = read_header(&f.path, &file, f.first_id)?;
             if header.first_id != f.first_id {
                 return Err(corrupt(
                     &f.path,
@@ -481,6 +501,7 @@ impl Log {
             flusher: Mutex::new(None),
             sealer: Mutex::new(None),
             sealer_thread: Mutex::new(None),
+            unsynced_seals: Arc::default(),
             _lock: lock,
             opts,
         });
@@ -489,7 +510,10 @@ impl Log {
         let observer = log.observer.clone();
         let h = std::thread::Builder::new()
             .name("auditlog-sealer".into())
-            .spawn(move || writer::sealer(weak, observer, rx))
+            .spawn({
+                let unsynced = log.unsynced_seals.clone();
+                move || writer::sealer(weak, observer, rx, unsynced)
+            })
             .map_err(|e| Error::io("spawn sealer thread", PathBuf::new(), e))?;
         *lock_mutex(&log.sealer) = Some(tx);
         *lock_mutex(&log.sealer_thread) = Some(h);
@@ -646,21 +670,40 @@ impl Log {
     }
 }
 
-impl Drop for Log {
-    fn drop(&mut self) {
+/// Joins a background thread, unless this is that thread (the last
+/// reference to the log can go away on it): it exits on its own.
+fn join_unless_self(h: Option<JoinHandle<()>>) {
+    if let Some(h) = h {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Log {
+    /// Stops the background flusher of [`Durability::Interval`] and waits
+    /// for it. The flusher holds a strong reference to the log while it
+    /// waits for its next tick, so the owner calls this before dropping
+    /// its reference: otherwise the log (and the directory lock) outlives
+    /// the owner's drop, and the last reference goes on the flusher thread.
+    pub(crate) fn stop_flusher(&self) {
         {
             let mut s = lock_mutex(&self.sync);
             s.shutdown = true;
         }
         self.sync_cv.notify_all();
-        if let Some(h) = lock_mutex(&self.flusher).take() {
-            let _ = h.join();
-        }
+        let h = lock_mutex(&self.flusher).take();
+        join_unless_self(h);
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop_flusher();
         // Let pending seals finish (footer fsync, index write).
         drop(lock_mutex(&self.sealer).take());
-        if let Some(h) = lock_mutex(&self.sealer_thread).take() {
-            let _ = h.join();
-        }
+        let h = lock_mutex(&self.sealer_thread).take();
+        join_unless_self(h);
         // A clean close makes everything written durable, whatever the mode.
         let w = lock_mutex(&self.writer);
         if w.failed.is_none() && w.len > w.recovered_len {
@@ -697,31 +740,14 @@ fn complete_interrupted_seal(
         }
     }
     let buf = read_whole(path, &file)?;
-    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-    let w = walk(&buf, first_id, |_, r| {
-        min_time = min_time.min(r.time);
-        max_time = max_time.max(r.time);
-    });
-    let count = w.offsets.len() as u64;
-    let tail_ok = match &w.stop {
-        None => true,
-        Some((pos, _)) => valid_frame_after(&buf, *pos).is_none(),
-    };
-    if !tail_ok || first_id + count != next_first || count == 0 {
+    let Some(footer) = interrupted_seal(&buf, first_id, next_first) else {
         return Ok(None);
-    }
-    let body = buf.get(..w.end).unwrap_or(&buf);
-    let footer = Footer {
-        first_id,
-        count,
-        min_time,
-        max_time,
-        body_len: w.end as u64,
-        body_crc: crc32fast::hash(body),
     };
-    file.set_len(w.end as u64)
+    let count = footer.count;
+    let end = footer.body_len;
+    file.set_len(end)
         .map_err(|e| Error::io("truncate", path, e))?;
-    file.write_all_at(&footer.encode(), w.end as u64)
+    file.write_all_at(&footer.encode(), end)
         .map_err(|e| Error::io("seal", path, e))?;
     file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
     Ok(Some(format!(
@@ -729,6 +755,35 @@ fn complete_interrupted_seal(
         path.display(),
         first_id + count - 1
     )))
+}
+
+/// The footer that completes the interrupted seal of a segment (not the
+/// last one) whose bytes are `buf`: when its frames are intact up to the
+/// tail (whatever follows them holds no valid frame) and its ids run
+/// exactly into the next segment's first id, nothing is missing and the
+/// footer can be rewritten. `None` otherwise (that is damage).
+pub(crate) fn interrupted_seal(buf: &[u8], first_id: u64, next_first: u64) -> Option<Footer> {
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let w = walk(buf, first_id, |_, r| {
+        min_time = min_time.min(r.time);
+        max_time = max_time.max(r.time);
+    });
+    let count = w.offsets.len() as u64;
+    let tail_ok = match &w.stop {
+        None => true,
+        Some((pos, _)) => valid_frame_after(buf, *pos).is_none(),
+    };
+    if !tail_ok || first_id + count != next_first || count == 0 {
+        return None;
+    }
+    Some(Footer {
+        first_id,
+        count,
+        min_time,
+        max_time,
+        body_len: w.end as u64,
+        body_crc: crc32fast::hash(buf.get(..w.end).unwrap_or(buf)),
+    })
 }
 
 /// Creates a fresh active segment file: header, fsync, directory fsync.
@@ -754,10 +809,12 @@ pub(crate) fn create_segment(
         created,
     }
     .encode();
+    // The op names matter: the writer stops for good on "fsync" and
+    // "fsync directory" failures (see `writer::is_fsync_failure`).
     let res = file
         .write_all_at(&header, 0)
-        .and_then(|()| file.sync_data())
         .map_err(|e| Error::io("write header of", &path, e))
+        .and_then(|()| file.sync_data().map_err(|e| Error::io("fsync", &path, e)))
         .and_then(|()| {
             storage
                 .sync_dir(seg_dir)

@@ -70,14 +70,17 @@ pub(crate) fn corrupt(
     }
 }
 
-pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
+/// Reads and checks the header of the segment file `path`, named for
+/// `first_id` (the id its damage is reported against).
+pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<Header> {
+    let id = Some(first_id);
     let mut b = [0u8; HEADER_LEN];
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     if len < HEADER_LEN as u64 {
         return Err(corrupt(
             path,
             0,
-            None,
+            id,
             format!("file is {len} bytes, shorter than the {HEADER_LEN}-byte header"),
         ));
     }
@@ -89,11 +92,9 @@ pub(crate) fn read_header(path: &Path, file: &FileRef) -> Result<Header> {
             found: v,
             supported: crate::format::layout::FORMAT_VERSION,
         },
-        HeaderError::BadMagic => {
-            corrupt(path, 0, None, "not an auditlog segment (bad magic number)")
-        }
-        HeaderError::BadCrc => corrupt(path, 0, None, "segment header checksum mismatch"),
-        HeaderError::Short => corrupt(path, 0, None, "segment header is truncated"),
+        HeaderError::BadMagic => corrupt(path, 0, id, "not an auditlog segment (bad magic number)"),
+        HeaderError::BadCrc => corrupt(path, 0, id, "segment header checksum mismatch"),
+        HeaderError::Short => corrupt(path, 0, id, "segment header is truncated"),
     })
 }
 
@@ -336,16 +337,17 @@ impl Segment {
     }
 
     /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
-    /// with the decoded record. Sealed segments are read through their map;
+    /// with its payload (checksummed, not yet decoded). Sealed segments are
+    /// read through their map;
     /// the active one through `buf`, a read-ahead window refilled with one
     /// positional read of up to 256 KiB, so a scan costs one system call
     /// per window rather than two per record.
-    pub fn with_record<R>(
+    pub fn with_payload<R>(
         &self,
         offset: u64,
         limit: u64,
         buf: &mut ReadBuf,
-        f: impl FnOnce(&StoredRecord<'_>) -> R,
+        f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
         let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
         let payload: &[u8] = if let Some(m) = self.mapped() {
@@ -363,8 +365,23 @@ impl Segment {
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         };
-        let rec = StoredRecord::decode(payload).map_err(|e| bad(&e.to_string()))?;
-        Ok(f(&rec))
+        Ok(f(payload))
+    }
+
+    /// Like [`Segment::with_payload`], with the record decoded.
+    pub fn with_record<R>(
+        &self,
+        offset: u64,
+        limit: u64,
+        buf: &mut ReadBuf,
+        f: impl FnOnce(&StoredRecord<'_>) -> R,
+    ) -> Result<R> {
+        let path = &self.path;
+        self.with_payload(offset, limit, buf, |payload| {
+            StoredRecord::decode(payload)
+                .map(|rec| f(&rec))
+                .map_err(|e| corrupt(path, offset, None, e.to_string()))
+        })?
     }
 
     /// Checks a sealed segment's footer against its file and (when `deep`)
@@ -378,22 +395,28 @@ impl Segment {
         deep: bool,
     ) -> Result<Footer> {
         let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-        let owned;
-        let bytes: &[u8] = match map {
-            Some(m) => (**m).as_ref(),
-            None => {
-                owned = read_whole(path, file)?;
-                &owned
-            }
+        // The damage paths below need the whole file; the common path reads
+        // only the footer and streams the body through a small buffer (so
+        // checking a log at open does not fault every mapped page in).
+        let whole = || -> Result<std::borrow::Cow<'_, [u8]>> {
+            Ok(match map {
+                Some(m) => std::borrow::Cow::Borrowed((**m).as_ref()),
+                None => std::borrow::Cow::Owned(read_whole(path, file)?),
+            })
         };
-        let footer = bytes
-            .len()
-            .checked_sub(FOOTER_LEN)
-            .and_then(|at| Footer::decode(&bytes[at..]))
-            .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id);
+        let mut tail = [0u8; FOOTER_LEN];
+        let footer = if len >= FOOTER_LEN as u64 {
+            file.read_exact_at(&mut tail, len - FOOTER_LEN as u64)
+                .map_err(|e| Error::io("read footer of", path, e))?;
+            Footer::decode(&tail)
+                .filter(|f| f.body_len + FOOTER_LEN as u64 == len && f.first_id == first_id)
+        } else {
+            None
+        };
         let Some(footer) = footer else {
             // Truncated or damaged: find where the valid frames stop.
-            let w = walk(bytes, first_id, |_, _| {});
+            let bytes = whole()?;
+            let w = walk(&bytes, first_id, |_, _| {});
             let (at, why) = w
                 .stop
                 .unwrap_or((w.end, "seal footer missing (file truncated?)".into()));
@@ -405,9 +428,19 @@ impl Segment {
             ));
         };
         if deep {
-            let body = bytes.get(..footer.body_len as usize).unwrap_or(bytes);
-            if crc32fast::hash(body) != footer.body_crc {
-                let w = walk(bytes, first_id, |_, _| {});
+            let mut h = crc32fast::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0u64;
+            while off < footer.body_len {
+                let n = (footer.body_len - off).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], off)
+                    .map_err(|e| Error::io("read", path, e))?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            if h.finalize() != footer.body_crc {
+                let bytes = whole()?;
+                let w = walk(&bytes, first_id, |_, _| {});
                 let (at, why) = w
                     .stop
                     .unwrap_or((0, "segment checksum mismatch (header damaged?)".into()));
@@ -433,7 +466,7 @@ impl Segment {
         let file = storage
             .open_read(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        let header = read_header(&path, &file)?;
+        let header = read_header(&path, &file, first_id)?;
         if header.first_id != first_id {
             return Err(corrupt(
                 &path,

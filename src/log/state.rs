@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::storage::{read_all, write_atomic, Storage};
+use crate::storage::{read_all, write_atomic_steps, Storage};
 
 /// The persisted state.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -54,5 +54,5 @@ pub fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<LogState>> {
 pub fn write(storage: &dyn Storage, dir: &Path, st: &LogState) -> Result<()> {
     let path = state_path(dir);
     let bytes = serde_json::to_vec(st).map_err(|e| Error::invalid("state", e.to_string()))?;
-    write_atomic(storage, &path, &bytes).map_err(|e| Error::io("write", &path, e))
+    write_atomic_steps(storage, &path, &bytes).map_err(|f| Error::io(f.step, f.path, f.error))
 }

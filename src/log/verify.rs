@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::segment::{read_header, valid_frame_after, walk, MapRef};
 use super::{state, Snapshot, ARCHIVE_DIR, SEGMENTS_DIR};
 use crate::error::{Error, Result};
-use crate::format::layout::parse_segment_file_name;
+use crate::format::layout::{parse_segment_file_name, segment_file_name, HEADER_LEN};
 use crate::storage::{FileRef, Storage};
 
 /// Where the log is damaged.
@@ -74,6 +74,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
     let mut rep = VerifyReport::default();
     let mut expect = horizon;
     let n = items.len();
+    let firsts: Vec<u64> = items.iter().map(|it| it.first_id).collect();
     for (i, it) in items.into_iter().enumerate() {
         let is_last = i + 1 == n;
         rep.segments += 1;
@@ -97,7 +98,21 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
             );
             return Ok(rep);
         }
-        let header = match read_header(&it.path, &it.file) {
+        // As open does: a live last segment whose header never reached the
+        // disk (a crash right after it was created) holds no record; open
+        // removes and recreates it.
+        let live = it.path.parent().and_then(|p| p.file_name()) == Some(SEGMENTS_DIR.as_ref());
+        if is_last && live && it.limit.is_none() {
+            let len = it.file.len().map_err(|e| Error::io("stat", &it.path, e))?;
+            if len < HEADER_LEN as u64 {
+                rep.notes.push(format!(
+                    "{}: header never completed ({len} bytes); opening the log replaces the file",
+                    it.path.display()
+                ));
+                break;
+            }
+        }
+        let header = match read_header(&it.path, &it.file, it.first_id) {
             Ok(h) => h,
             Err(Error::Corrupt { offset, reason, .. }) => {
                 damage(&mut rep, offset, Some(expect), reason);
@@ -144,6 +159,18 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 );
                 return Ok(rep);
             }
+        } else if let Some(seal) = firsts
+            .get(i + 1)
+            .filter(|_| it.limit.is_none())
+            .and_then(|&next_first| super::interrupted_seal(bytes, it.first_id, next_first))
+        {
+            // What open repairs: frames intact, ids running into the next
+            // segment, only the footer missing or damaged.
+            rep.notes.push(format!(
+                "{}: seal footer missing or damaged after {} intact records; opening the log completes the seal",
+                it.path.display(),
+                seal.count
+            ));
         } else if let Some((pos, why)) = w.stop {
             let later = valid_frame_after(bytes, pos);
             if is_last && later.is_none() && it.limit.is_none() {
@@ -214,7 +241,8 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             path: dir.to_path_buf(),
         });
     }
-    let horizon = state::read(storage, dir)?.map_or(1, |s| s.horizon);
+    let st = state::read(storage, dir)?;
+    let horizon = st.map_or(1, |s| s.horizon);
     let mut found = Vec::new();
     for sub in [SEGMENTS_DIR, ARCHIVE_DIR] {
         let d = dir.join(sub);
@@ -231,6 +259,19 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         }
     }
     found.sort();
+    // What open would do first: an empty segment left by an interrupted
+    // roll is removed (a note, not damage).
+    let mut notes = Vec::new();
+    if let [.., (_, prev), (last_first, last)] = &found[..] {
+        if super::interrupted_roll(storage, prev, last, *last_first, st)? {
+            notes.push(format!(
+                "{}: empty segment left by an interrupted roll; opening the log removes it",
+                last.display()
+            ));
+            found.pop();
+        }
+    }
+    let last_first = found.last().map(|f| f.0);
     let mut items = Vec::new();
     for (first_id, path) in found {
         let file = storage
@@ -244,5 +285,21 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             limit: None,
         });
     }
-    check(items, horizon)
+    let mut rep = check(items, horizon)?;
+    rep.notes.splice(0..0, notes);
+    // As at open: STATE names the active segment, so a deleted active
+    // segment (the newest records) does not pass for a shorter log.
+    if let Some(st) = st.filter(|_| rep.damage.is_none()) {
+        if last_first.is_none_or(|l| st.active > l) {
+            rep.damage = Some(Damage {
+                segment: dir.join(SEGMENTS_DIR).join(segment_file_name(st.active)),
+                offset: 0,
+                id: Some(st.active),
+                reason:
+                    "the active segment named in STATE is missing; records from this id on are lost"
+                        .into(),
+            });
+        }
+    }
+    Ok(rep)
 }

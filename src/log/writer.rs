@@ -103,6 +103,18 @@ impl Writer {
             >= age
     }
 
+    /// Passes `e` on; when it is a failed fsync, first stops the writer
+    /// for good (the kernel may have dropped the dirty pages, so no
+    /// later fsync can vouch for them) and returns [`Error::WriterFailed`].
+    fn fail(&mut self, e: Error) -> Error {
+        if !is_fsync_failure(&e) {
+            return e;
+        }
+        let reason = e.to_string();
+        self.failed = Some(reason.clone());
+        Error::WriterFailed { reason }
+    }
+
     fn check(&self) -> Result<()> {
         match &self.failed {
             Some(reason) => Err(Error::WriterFailed {
@@ -212,7 +224,10 @@ impl Log {
 
     fn publish(&self, last_id: u64, active_first: u64, active_len: u64) {
         let mut sh = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        if last_id > sh.visible.last_id || active_first != sh.visible.active_first {
+        // Only forwards: an fsync that started before a roll publishes a
+        // position in the segment sealed since, which must not take the
+        // visible prefix back (the roll published further already).
+        if (active_first, active_len) > (sh.visible.active_first, sh.visible.active_len) {
             sh.visible = super::Visible {
                 last_id,
                 active_first,
@@ -261,6 +276,17 @@ impl Log {
                 w.len,
             )
         };
+        // Segments sealed before that whose fsync the background sealer
+        // has not done yet (`never` mode): durable first, in order.
+        let unsynced = lock_mutex(&self.unsynced_seals).clone();
+        for seg in unsynced {
+            if let Err(e) = seg.file.sync_data() {
+                let reason = format!("fsync of {} while sealing failed: {e}", seg.path.display());
+                lock_mutex(&self.writer).failed = Some(reason.clone());
+                return Err(Error::WriterFailed { reason });
+            }
+            lock_mutex(&self.unsynced_seals).retain(|s| s.first_id != seg.first_id);
+        }
         if let Err(e) = file.sync_data() {
             let reason = format!("fsync of {} failed: {e}", path.display());
             lock_mutex(&self.writer).failed = Some(reason.clone());
@@ -305,10 +331,15 @@ impl Log {
             return Err(Error::io("seal", &old.path, e));
         }
         // In `always` mode everything visible must be durable, so the seal
-        // is fsynced here; otherwise the background sealer does it (open
-        // completes a seal that a crash interrupted).
-        let always = self.opts.durability == Durability::Always;
-        if always {
+        // is fsynced here. So it is in `interval` mode: the next segment
+        // and STATE are made durable below, and were this one's tail not,
+        // a power loss would leave a hole before them that open must
+        // refuse (the log would not open at all, rather than lose at most
+        // an interval). In `never` mode the background sealer does it
+        // (open completes a seal that a crash interrupted), and `sync`
+        // fsyncs whatever seal is still pending.
+        let sync_inline = self.opts.durability != Durability::Never;
+        if sync_inline {
             if let Err(e) = old.file.sync_data() {
                 let reason = format!("fsync of {} while sealing failed: {e}", old.path.display());
                 w.failed = Some(reason.clone());
@@ -325,7 +356,7 @@ impl Log {
                         old.path.display()
                     ));
                 }
-                return Err(e);
+                return Err(w.fail(e));
             }
         };
         let map = old
@@ -360,7 +391,7 @@ impl Log {
             }
             list.push(new.clone());
             sh.segments = Arc::new(list);
-            // `always`: the sealed segment was just fsynced. Other modes:
+            // `always`, `interval`: the sealed segment was just fsynced. `never`:
             // everything written was visible already.
             sh.visible = super::Visible {
                 last_id: last,
@@ -368,7 +399,7 @@ impl Log {
                 active_len: header_len,
             };
         }
-        if always {
+        if sync_inline {
             let mut s = lock_mutex(&self.sync);
             s.synced_id = s.synced_id.max(last);
             drop(s);
@@ -376,15 +407,18 @@ impl Log {
         }
         let job = SealJob {
             seg: sealed.clone(),
-            fsync: !always,
+            fsync: !sync_inline,
         };
+        if !sync_inline {
+            lock_mutex(&self.unsynced_seals).push(sealed.clone());
+        }
         let handed = match lock_mutex(&self.sealer).as_ref() {
             Some(tx) => tx.send(job).is_ok(),
             None => false,
         };
         if !handed {
             // No sealer thread (shutting down): do its work here.
-            if !always {
+            if !sync_inline {
                 if let Err(e) = sealed.file.sync_data() {
                     let reason = format!(
                         "fsync of {} while sealing failed: {e}",
@@ -393,6 +427,7 @@ impl Log {
                     w.failed = Some(reason.clone());
                     return Err(Error::WriterFailed { reason });
                 }
+                lock_mutex(&self.unsynced_seals).retain(|s| s.first_id != sealed.first_id);
             }
             self.observer.sealed(&sealed);
         }
@@ -414,27 +449,29 @@ impl Log {
                 .unwrap_or_else(|p| p.into_inner())
                 .horizon,
         };
-        if let Err(e) = super::state::write(&*self.storage, &self.dir, &st) {
-            log::warn!(
-                "could not update {}: {e}",
-                super::state::state_path(&self.dir).display()
-            );
-        }
-        Ok(())
+        // The roll is done, but the append that asked for it fails: STATE
+        // is what catches a deleted active segment, so failing to update
+        // it is not ignored (and a failed fsync stops the writer).
+        super::state::write(&*self.storage, &self.dir, &st).map_err(|e| w.fail(e))
     }
 }
 
-/// The background sealer: fsyncs sealed segments (outside `always` mode)
+/// The background sealer: fsyncs sealed segments (in `never` mode)
 /// and lets the indexes store them, in seal order. A failed fsync stops
 /// the writer for good.
 pub(crate) fn sealer(
     log: Weak<Log>,
     observer: Arc<dyn super::LogObserver>,
     jobs: std::sync::mpsc::Receiver<SealJob>,
+    unsynced: Arc<std::sync::Mutex<Vec<Arc<Segment>>>>,
 ) {
     for job in jobs {
         if job.fsync {
-            if let Err(e) = job.seg.file.sync_data() {
+            let res = job.seg.file.sync_data();
+            if res.is_ok() {
+                lock_mutex(&unsynced).retain(|s| s.first_id != job.seg.first_id);
+            }
+            if let Err(e) = res {
                 let reason = format!(
                     "fsync of {} while sealing failed: {e}",
                     job.seg.path.display()
@@ -450,6 +487,17 @@ pub(crate) fn sealer(
         }
         observer.sealed(&job.seg);
     }
+}
+
+/// Whether `e` is a failed fsync of a file or a directory.
+pub(crate) fn is_fsync_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io {
+            op: "fsync" | "fsync directory",
+            ..
+        }
+    )
 }
 
 /// Background fsync for [`Durability::Interval`].

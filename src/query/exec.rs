@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::model::{Cursor, Field, MatchMode, Query, RecordView, SortKey};
 use crate::error::Result;
-use crate::format::codec::StoredRecord;
+use crate::format::codec::{self, StoredRecord};
 use crate::index::segindex::BadBlob;
 use crate::index::{ActiveIndex, Index, IndexedField, Probe, SealedIndex, SegIndexRef};
 use crate::log::segment::ReadBuf;
@@ -147,6 +147,42 @@ enum Source {
 
 impl Ctx {
     /// Whether a record read from the log passes every condition.
+    /// A cheap first test on the undecoded record: false only when it
+    /// certainly fails (time, id bound, id set, scope, or a predicate on a
+    /// single-valued string field).
+    fn may_pass(&self, p: &codec::Peek<'_>) -> bool {
+        let q = &self.q;
+        if q.start.is_some_and(|s| p.time < s.as_micros())
+            || q.end.is_some_and(|e| p.time >= e.as_micros())
+            || q.until_id.is_some_and(|u| p.id > u)
+            || self
+                .scope
+                .as_ref()
+                .is_some_and(|s| !s.contains(&p.customer))
+        {
+            return false;
+        }
+        q.predicates.iter().all(|pr| {
+            let slot = match pr.field {
+                Field::Person => 0,
+                Field::Source => 1,
+                Field::Action => 2,
+                Field::Object => 3,
+                Field::ObjectId => 4,
+                Field::Name => 5,
+                Field::Field => 6,
+                Field::Old => 7,
+                Field::New => 8,
+                _ => return true,
+            };
+            match std::str::from_utf8(p.strings[slot]) {
+                Ok(v) => pr.matches_str(v),
+                // Let the full decode report it.
+                Err(_) => true,
+            }
+        })
+    }
+
     pub fn passes<R: RecordView + ?Sized>(&self, r: &R) -> bool {
         self.q.matches_filters(r)
             && self
@@ -321,25 +357,38 @@ impl Ctx {
         let n = (hi_id - seg.first_id + 1) as usize;
         let lo_ord = (lo_id - seg.first_id) as usize;
         let limit = self.snap.limit_of(seg);
-        if seg.footer.is_none() {
-            let (cands, exact) = self.index.with_active(|a| {
+        let mut idx = if seg.footer.is_none() {
+            let active = self.index.with_active(|a| {
                 if a.first_id != seg.first_id {
-                    return (Vec::new(), true);
+                    return None;
                 }
                 let n = n.min(a.offsets.len());
-                match self.plan(seg, a, n, lo_ord.min(n), frac) {
+                Some(match self.plan(seg, a, n, lo_ord.min(n), frac) {
                     Ok((ords, src)) => self.finish(seg, a, ords, src),
                     Err(_) => (Vec::new(), true),
-                }
+                })
             });
-            return Ok(SegCands {
-                seg: seg.clone(),
-                limit,
-                cands,
-                exact,
-            });
-        }
-        let mut idx = self.index.segment_index(seg)?;
+            if let Some((cands, exact)) = active {
+                return Ok(SegCands {
+                    seg: seg.clone(),
+                    limit,
+                    cands,
+                    exact,
+                });
+            }
+            // Sealed since the snapshot was taken: its index moved on too.
+            self.index
+                .sealed_since(seg)?
+                .ok_or_else(|| crate::Error::Index {
+                    path: self.index.dir().to_path_buf(),
+                    reason: format!(
+                        "segment {} left the active index but has no seal",
+                        seg.path.display()
+                    ),
+                })?
+        } else {
+            self.index.segment_index(seg)?
+        };
         let (ords, src) = match self.plan(seg, &idx, n.min(idx.len()), lo_ord, frac) {
             Ok(r) => r,
             Err(_) => {
@@ -382,7 +431,17 @@ impl Ctx {
         scratch: &mut ReadBuf,
         f: &mut dyn FnMut(&StoredRecord<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        seg.with_record(u64::from(c.off), limit, scratch, |sr: &StoredRecord<'_>| {
+        seg.with_payload(u64::from(c.off), limit, scratch, |payload: &[u8]| {
+            // Most rejections need no full decode.
+            if let Some(p) = codec::peek(payload) {
+                if p.id == c.id && !self.may_pass(&p) {
+                    return Ok(None);
+                }
+            }
+            let sr = StoredRecord::decode(payload).map_err(|e| {
+                crate::log::segment::corrupt(&seg.path, u64::from(c.off), Some(c.id), e.to_string())
+            })?;
+            let sr = &sr;
             if sr.id != c.id {
                 return Err(crate::log::segment::corrupt(
                     &seg.path,
@@ -546,19 +605,30 @@ impl ByTime {
         for seg in ctx.segments() {
             let (lo, hi) = match seg.footer {
                 Some(f) => (f.min_time, f.max_time),
-                None => ctx.index.with_active(|a| {
-                    (
-                        a.times.iter().copied().min().unwrap_or(i64::MAX),
-                        a.times.iter().copied().max().unwrap_or(i64::MIN),
-                    )
-                }),
+                None => {
+                    let span = |times: &[i64]| {
+                        (
+                            times.iter().copied().min().unwrap_or(i64::MAX),
+                            times.iter().copied().max().unwrap_or(i64::MIN),
+                        )
+                    };
+                    let active = ctx
+                        .index
+                        .with_active(|a| (a.first_id == seg.first_id).then(|| span(&a.times)));
+                    // Sealed since the snapshot: its sealed index has the
+                    // times; failing that, open it first (always safe).
+                    active.unwrap_or_else(|| match ctx.index.sealed_since(&seg) {
+                        Ok(Some(i)) => span(i.times()),
+                        _ => (i64::MIN, i64::MAX),
+                    })
+                }
             };
             pending.push((if desc { hi } else { lo }, seg));
         }
         if desc {
-            pending.sort_by(|a, b| b.0.cmp(&a.0));
+            pending.sort_by_key(|p| std::cmp::Reverse(p.0));
         } else {
-            pending.sort_by(|a, b| a.0.cmp(&b.0));
+            pending.sort_by_key(|p| p.0);
         }
         ByTime {
             ctx,
@@ -603,11 +673,9 @@ impl ByTime {
             };
             let mut sc = self.ctx.candidates(&seg)?;
             if self.desc {
-                sc.cands
-                    .sort_unstable_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+                sc.cands.sort_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
-                sc.cands
-                    .sort_unstable_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+                sc.cands.sort_by_key(|c| (c.time, c.id));
             }
             if sc.cands.is_empty() {
                 continue;

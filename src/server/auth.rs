@@ -65,7 +65,7 @@ pub struct AuthError {
 }
 
 impl AuthError {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: impl Into<String>) -> Self {
         AuthError {
             reason: reason.into(),
         }

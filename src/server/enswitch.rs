@@ -60,6 +60,15 @@ pub trait CustomerTree {
     fn is_within(&self, c: u64, root: u64) -> bool;
 }
 
+impl CustomerTree for crate::customers::CustomerTree {
+    fn parent_of(&self, c: u64) -> Option<u64> {
+        crate::customers::CustomerTree::parent_of(self, c)
+    }
+    fn is_within(&self, c: u64, root: u64) -> bool {
+        crate::customers::CustomerTree::is_within(self, c, root)
+    }
+}
+
 /// An `audit/list` answer other than 200: the HTTP status (also the
 /// envelope's `code`), the offending parameter and a message.
 #[derive(Clone, Debug, PartialEq, Eq)]

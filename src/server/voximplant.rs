@@ -13,7 +13,8 @@
 //! Decisions where the seed is silent (also in `docs/server.md`):
 //! - unknown parameters are code 101 naming the parameter (SPEC section 7);
 //!   `cmd` is accepted by every method;
-//! - a list (`audit_log_id`, `filtered_ip`, `filtered_cmd`) is the union of
+//! - a list (`audit_log_id`, `filtered_admin_user_id`, `filtered_ip`,
+//!   `filtered_cmd`, `history_type`) is the union of
 //!   every occurrence, each split on `;`; items are trimmed, empty items
 //!   dropped, at most [`MAX_LIST_ITEMS`] items; an empty list is no filter;
 //! - single-valued parameters given twice with different values are 101;
@@ -21,9 +22,15 @@
 //!   `from_date` after `to_date` is 101; `created_to` is exclusive like
 //!   `to_date`;
 //! - `GetAuditLog` takes `count`, `offset`, `with_total_count` and `output`
-//!   (only `json`); `GetAuditLogAsync` takes `with_header` and `output`
-//!   (only `csv`); any other `output` is 105;
+//!   (only `json`), and what the official Python client may send with it:
+//!   `decimal_separator` (one character, unused: audit rows hold no
+//!   decimals), `with_header`, and `is_async` (true makes it
+//!   `GetAuditLogAsync`); `GetAuditLogAsync` takes `with_header`, `output`
+//!   (only `csv`), and `count`/`offset` (applied when given, no maximum;
+//!   without them the report holds every row); any other `output` is 105;
 //! - `count` is 0..=1000 (0 answers just the totals); more is 101;
+//! - `history_type` is a list; one without `audit` lists no report (only
+//!   audit reports exist here);
 //! - results are ordered by `requested` (ties by `audit_log_id`),
 //!   `desc_order` reversing both;
 //! - errors travel with HTTP status 200 and the `error` object (the seed
@@ -103,6 +110,9 @@ impl Command {
                 "offset",
                 "with_total_count",
                 "output",
+                "is_async",
+                "with_header",
+                "decimal_separator",
             ],
             Command::GetAuditLogAsync => &[
                 "cmd",
@@ -116,6 +126,8 @@ impl Command {
                 "desc_order",
                 "with_header",
                 "output",
+                "count",
+                "offset",
             ],
             Command::GetHistoryReports => &[
                 "cmd",
@@ -296,6 +308,9 @@ pub struct GetAuditLogAsync {
 pub struct GetHistoryReports {
     /// The caller's customer: only its reports are listed.
     pub customer: u64,
+    /// Whether `history_type` admits audit reports (absent, or a list
+    /// holding `audit`); when false the answer is an empty list.
+    pub audit_type: bool,
     /// Only this report.
     pub history_report_id: Option<u64>,
     /// Created at or after.
@@ -351,8 +366,14 @@ pub fn parse_request(
     params.reject_unknown(cmd.parameters())?;
     let customer = caller.customer;
     Ok(match cmd {
+        Command::GetAuditLog if boolean(params, "is_async")? == Some(true) => {
+            // The official client's `get_audit_log(is_async=True)`: the
+            // same report as GetAuditLogAsync.
+            VoxRequest::GetAuditLogAsync(async_request(params, customer)?)
+        }
         Command::GetAuditLog => {
             output(params, "json")?;
+            decimal_separator(params)?;
             let (query, _) = audit_query(params, customer)?;
             let count = count(params)?;
             let offset = uint(params, "offset")?.unwrap_or(0);
@@ -361,27 +382,12 @@ pub fn parse_request(
                 with_total_count: boolean(params, "with_total_count")?.unwrap_or(true),
             })
         }
-        Command::GetAuditLogAsync => {
-            output(params, "csv")?;
-            let (query, mut filters) = audit_query(params, customer)?;
-            let with_header = boolean(params, "with_header")?.unwrap_or(true);
-            filters.insert("with_header".into(), Value::Bool(with_header));
-            filters.insert("output".into(), Value::String("csv".into()));
-            VoxRequest::GetAuditLogAsync(GetAuditLogAsync {
-                query,
-                with_header,
-                filters: Value::Object(filters),
-            })
-        }
+        Command::GetAuditLogAsync => VoxRequest::GetAuditLogAsync(async_request(params, customer)?),
         Command::GetHistoryReports => {
-            match params.get_one("history_type")? {
-                None | Some("") | Some("audit") => {}
-                Some(_) => {
-                    return Err(VoxError::invalid(
-                        "history_type: only audit reports exist on this server",
-                    ))
-                }
-            }
+            // A list (the official client joins it with `;`); only audit
+            // reports exist here, so a list without `audit` matches none.
+            let types = list(params, "history_type")?;
+            let audit_type = types.is_empty() || types.contains(&HISTORY_TYPE_AUDIT);
             let created_from = date(params, "created_from")?;
             let created_to = date(params, "created_to")?;
             if let (Some(f), Some(t)) = (created_from, created_to) {
@@ -391,6 +397,7 @@ pub fn parse_request(
             }
             VoxRequest::GetHistoryReports(GetHistoryReports {
                 customer,
+                audit_type,
                 history_report_id: uint(params, "history_report_id")?,
                 created_from,
                 created_to,
@@ -408,6 +415,44 @@ pub fn parse_request(
             })
         }
     })
+}
+
+/// The `history_type` of audit reports.
+const HISTORY_TYPE_AUDIT: &str = "audit";
+
+/// `GetAuditLogAsync`, or `GetAuditLog` with `is_async=true`: every
+/// matching row unless `count` (no maximum) or `offset` are given.
+fn async_request(params: &Params, customer: u64) -> Result<GetAuditLogAsync, VoxError> {
+    output(params, "csv")?;
+    decimal_separator(params)?;
+    let (mut query, mut filters) = audit_query(params, customer)?;
+    let with_header = boolean(params, "with_header")?.unwrap_or(true);
+    if let Some(n) = uint(params, "count")? {
+        query = query.with_limit(n);
+        filters.insert("count".into(), Value::from(n));
+    }
+    if let Some(n) = uint(params, "offset")? {
+        query = query.with_offset(n);
+        filters.insert("offset".into(), Value::from(n));
+    }
+    filters.insert("with_header".into(), Value::Bool(with_header));
+    filters.insert("output".into(), Value::String("csv".into()));
+    Ok(GetAuditLogAsync {
+        query,
+        with_header,
+        filters: Value::Object(filters),
+    })
+}
+
+/// `decimal_separator` (sent by the official client's `get_audit_log`):
+/// one character, accepted and unused, as audit rows hold no decimals.
+fn decimal_separator(params: &Params) -> Result<(), VoxError> {
+    match params.get_one("decimal_separator")? {
+        Some(s) if s.chars().count() > 1 => Err(VoxError::invalid(
+            "decimal_separator: expected one character",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The query shared by `GetAuditLog` and `GetAuditLogAsync`, and the
@@ -442,14 +487,8 @@ fn audit_query(params: &Params, customer: u64) -> Result<(Query, Map<String, Val
         );
         query = query.with_ids(ids);
     }
-    if let Some(admin) = params
-        .get_one("filtered_admin_user_id")?
-        .filter(|s| !s.is_empty())
-    {
-        filters.insert("filtered_admin_user_id".into(), Value::String(admin.into()));
-        query = query.with_predicate(Predicate::new(Field::Person, MatchMode::Exact, admin));
-    }
     for (param, field) in [
+        ("filtered_admin_user_id", Field::Person),
         ("filtered_ip", Field::Source),
         ("filtered_cmd", Field::Action),
     ] {
@@ -737,7 +776,20 @@ mod tests {
         assert_eq!(code(audit("count=ten")), 101);
         assert_eq!(code(audit("offset=-1")), 101);
         assert_eq!(code(audit("output=csv")), 105);
-        assert_eq!(code(audit("with_header=true")), 101, "async-only parameter");
+        assert_eq!(code(audit("with_total_count=maybe")), 101);
+        // What the official client's get_audit_log may send.
+        let r = audit("with_header=True&decimal_separator=.&is_async=False").unwrap();
+        assert_eq!(r.query.limit, Some(DEFAULT_COUNT));
+        assert_eq!(code(audit("decimal_separator=ab")), 101);
+        let VoxRequest::GetAuditLogAsync(a) = req(
+            Command::GetAuditLog,
+            &format!("{RANGE}&is_async=true&with_header=false"),
+        )
+        .unwrap() else {
+            panic!("is_async=true makes a report")
+        };
+        assert!(!a.with_header);
+        assert_eq!(a.query.limit, None);
         for (v, want) in [
             ("true", true),
             ("TRUE", true),
@@ -809,17 +861,28 @@ mod tests {
         let e = r(&format!("{RANGE}&filtered_person=x")).unwrap_err();
         assert_eq!(e.code, 101);
         assert!(e.msg.contains("filtered_person"), "{}", e.msg);
+        // filtered_admin_user_id is a list, as the official client sends it.
+        let VoxRequest::GetAuditLog(a) = r(&format!(
+            "{RANGE}&filtered_admin_user_id=a&filtered_admin_user_id=b;c"
+        ))
+        .unwrap() else {
+            panic!()
+        };
         assert_eq!(
-            code(r(&format!(
-                "{RANGE}&filtered_admin_user_id=a&filtered_admin_user_id=b"
-            ))),
-            101
+            a.query.predicates,
+            vec![Predicate::any_of(
+                Field::Person,
+                MatchMode::Exact,
+                ["a", "b", "c"]
+            )]
         );
         assert_eq!(
             code(r(&format!("{RANGE}&advanced_filters=a&advanced_filters=b"))),
             101
         );
-        // The async method refuses other outputs and sync-only parameters.
+        // The async method refuses other outputs and sync-only parameters;
+        // count and offset (sent by the official client) apply when given,
+        // without the synchronous maximum.
         assert_eq!(
             code(req(
                 Command::GetAuditLogAsync,
@@ -828,9 +891,21 @@ mod tests {
             105
         );
         assert_eq!(
-            code(req(Command::GetAuditLogAsync, &format!("{RANGE}&count=5"))),
+            code(req(
+                Command::GetAuditLogAsync,
+                &format!("{RANGE}&with_total_count=1")
+            )),
             101
         );
+        let VoxRequest::GetAuditLogAsync(a) = req(
+            Command::GetAuditLogAsync,
+            &format!("{RANGE}&count=5000&offset=3"),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.query.limit, a.query.offset), (Some(5000), 3));
+        assert_eq!(a.filters["count"], json!(5000));
         let VoxRequest::GetAuditLogAsync(a) = req(
             Command::GetAuditLogAsync,
             &format!("{RANGE}&with_header=0&output=CSV"),
@@ -851,6 +926,7 @@ mod tests {
             r,
             GetHistoryReports {
                 customer: 7,
+                audit_type: true,
                 history_report_id: None,
                 created_from: None,
                 created_to: None,
@@ -873,10 +949,13 @@ mod tests {
         assert_eq!(r.is_completed, Some(true));
         assert!(r.desc_order);
         assert_eq!((r.count, r.offset), (3, 4));
-        assert_eq!(
-            code(req(Command::GetHistoryReports, "history_type=calls")),
-            101
-        );
+        let types = |qs: &str| match req(Command::GetHistoryReports, qs).unwrap() {
+            VoxRequest::GetHistoryReports(r) => r.audit_type,
+            _ => panic!(),
+        };
+        assert!(!types("history_type=calls"));
+        assert!(types("history_type=calls;audit"));
+        assert!(types("history_type="));
         assert_eq!(
             code(req(Command::GetHistoryReports, "created_from=yesterday")),
             111

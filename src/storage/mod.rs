@@ -9,13 +9,15 @@
 
 use std::any::Any;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod fault;
 pub mod fs;
 
 /// An open file: positional reads and writes, sync, truncate.
+// `len` is fallible I/O, not a collection's size: no `is_empty` to pair.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
     /// (0 at end of file).
@@ -81,6 +83,24 @@ pub trait Storage: Send + Sync + 'static {
 /// Writes `bytes` to `path` atomically and durably: a temporary file in
 /// the same directory, fsync, rename over `path`, fsync of the directory.
 pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_steps(storage, path, bytes).map_err(|f| f.error)
+}
+
+/// Which step of [`write_atomic`] failed, on which path.
+pub(crate) struct AtomicWriteFailure {
+    /// `remove`, `create`, `write`, `fsync`, `rename` or `fsync directory`.
+    pub step: &'static str,
+    pub path: PathBuf,
+    pub error: io::Error,
+}
+
+/// [`write_atomic`], saying which step failed (an fsync failure is not
+/// like the others: see the writer).
+pub(crate) fn write_atomic_steps(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), AtomicWriteFailure> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp_name = path
         .file_name()
@@ -88,15 +108,19 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Res
         .unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
+    let fail = |step: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |error| AtomicWriteFailure { step, path, error }
+    };
     if storage.exists(&tmp) {
-        storage.remove_file(&tmp)?;
+        storage.remove_file(&tmp).map_err(fail("remove", &tmp))?;
     }
-    let f = storage.create_new(&tmp)?;
-    f.write_all_at(bytes, 0)?;
-    f.sync_data()?;
+    let f = storage.create_new(&tmp).map_err(fail("create", &tmp))?;
+    f.write_all_at(bytes, 0).map_err(fail("write", &tmp))?;
+    f.sync_data().map_err(fail("fsync", &tmp))?;
     drop(f);
-    storage.rename(&tmp, path)?;
-    storage.sync_dir(dir)
+    storage.rename(&tmp, path).map_err(fail("rename", &tmp))?;
+    storage.sync_dir(dir).map_err(fail("fsync directory", dir))
 }
 
 /// Reads a whole (small) file.

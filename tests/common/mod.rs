@@ -2,6 +2,8 @@
 //! the naive reference model queries are checked against.
 #![allow(dead_code)]
 
+pub mod http_support;
+
 use auditlog::query::{Field, Query, Scope, Sort};
 use auditlog::{CustomerTree, NewRecord, Record, Timestamp};
 
