@@ -3,12 +3,13 @@
 //!
 //! Owns the mapping between [`Record`] and bytes. Pure: no I/O. Decoding
 //! untrusted bytes never panics and never allocates more than the bytes
-//! given (bincode's limit is set to the input length).
+//! given justify (bincode's limit is 1 MiB; the `refs` count is not
+//! trusted for preallocation).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::record::{Json, Record, MAX_RECORD_BYTES};
+use crate::record::{Json, Record, MAX_RECORD_BYTES, MAX_REFS};
 use crate::time::Timestamp;
 
 /// The on-disk shape of a record, borrowing its strings for zero-copy reads.
@@ -48,7 +49,7 @@ pub struct StoredRecord<'a> {
     #[serde(borrow)]
     pub new: &'a str,
     /// refs
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "refs")]
     pub refs: Vec<&'a str>,
     /// args as compact JSON text
     #[serde(borrow)]
@@ -56,6 +57,32 @@ pub struct StoredRecord<'a> {
     /// result as compact JSON text
     #[serde(borrow)]
     pub result: Option<&'a str>,
+}
+
+/// Decodes `refs` without trusting the count in the bytes for the
+/// allocation: serde would reserve up to 1 MiB for any claimed count, so a
+/// few damaged bytes could cost a megabyte. Reserve at most what a valid
+/// record holds ([`MAX_REFS`]); more entries grow the vector as they
+/// actually decode (each takes at least one input byte).
+fn refs<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<&'a str>, D::Error> {
+    struct Refs<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Refs<'a> {
+        type Value = Vec<&'a str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence of strings")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_REFS));
+            while let Some(s) = seq.next_element::<&'de str>()? {
+                v.push(s);
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_seq(Refs(std::marker::PhantomData))
 }
 
 fn config() -> impl bincode::config::Config {
