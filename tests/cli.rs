@@ -969,6 +969,28 @@ fn export_equals_the_library() {
     .unwrap();
     drop(log);
     assert_eq!(run(data, &["export"]).raw, want);
+    // A special file (here a FIFO; `/dev/null` alike) is written in place,
+    // never replaced by a renamed regular file.
+    let fifo = out_dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    run(data, &["export", "-o", fifo.to_str().unwrap()]).ok();
+    {
+        // Checked before joining the reader, which would wait forever on a
+        // FIFO that nobody can open any more.
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+    }
+    assert_eq!(reader.join().unwrap(), want, "export into a FIFO");
+    assert!(!out_dir.path().join("pipe.tmp").exists());
     // A destination that cannot be written: an error, and no file.
     let bad = out_dir.path().join("no/such/dir/x.csv");
     let out = run(data, &["export", "-o", bad.to_str().unwrap()]);

@@ -329,15 +329,34 @@ pub fn rate(n: u64, secs: f64) -> String {
 /// once complete and fsynced, so that a failed run never leaves a half file
 /// under the final name. Dropped without [`AtomicFile::commit`], the
 /// temporary file is removed.
+///
+/// When `FILE` already exists and is not a regular file (a device such as
+/// `/dev/null`, a FIFO, a socket), it is opened and written in place:
+/// renaming over it would replace the device with a plain file.
 pub struct AtomicFile {
     path: PathBuf,
+    /// Empty when writing in place (or once committed).
     tmp: PathBuf,
     file: Option<File>,
 }
 
 impl AtomicFile {
-    /// Creates (truncates) `FILE.tmp`.
+    /// Creates (truncates) `FILE.tmp`, or opens `FILE` itself for writing
+    /// when it is a device, FIFO or socket.
     pub fn create(path: &Path) -> Result<Self, CliError> {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() && !meta.is_dir() {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| CliError::io("open", path, e))?;
+                return Ok(AtomicFile {
+                    path: path.to_path_buf(),
+                    tmp: PathBuf::new(),
+                    file: Some(file),
+                });
+            }
+        }
         let mut name = path.as_os_str().to_owned();
         name.push(".tmp");
         let tmp = PathBuf::from(name);
@@ -361,8 +380,16 @@ impl AtomicFile {
         &self.path
     }
 
-    /// Fsyncs the temporary file and renames it to the final name.
+    /// Fsyncs the temporary file and renames it to the final name (a
+    /// special file written in place is only flushed).
     pub fn commit(mut self) -> Result<(), CliError> {
+        if self.tmp.as_os_str().is_empty() {
+            if let Some(mut f) = self.file.take() {
+                f.flush()
+                    .map_err(|e| CliError::io("write", &self.path, e))?;
+            }
+            return Ok(());
+        }
         if let Some(f) = self.file.take() {
             f.sync_all()
                 .map_err(|e| CliError::io("fsync", &self.tmp, e))?;
