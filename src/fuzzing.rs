@@ -292,7 +292,14 @@ fn check_payload(payload: &[u8]) {
     let p = peek.expect("peek reads every record that decodes");
     assert_eq!((p.id, p.time, p.customer), (sr.id, sr.time, sr.customer));
     let strings = [
-        sr.person, sr.source, sr.action, sr.object, sr.object_id, sr.name, sr.field, sr.old,
+        sr.person,
+        sr.source,
+        sr.action,
+        sr.object,
+        sr.object_id,
+        sr.name,
+        sr.field,
+        sr.old,
         sr.new,
     ]
     .map(str::as_bytes);

@@ -4,9 +4,18 @@
 //! copy of anything, and every value carries a CRC so damage is noticed.
 //!
 //! Trees: `catalog` (first id, 8 bytes BE -> [`SegMeta`]) and `blobs`
-//! (first id BE ++ kind byte -> blob; kind 0 offsets, 1 times, 2.. the
-//! postings of each indexed field). A segment's catalogue entry is written
-//! after its blobs: it is the commit point.
+//! (first id BE ++ kind byte ++ chunk number u32 BE -> a chunk of the blob;
+//! kind 0 offsets, 1 times, 2.. the postings of each indexed field). A
+//! segment's catalogue entry is written after its blobs: it is the commit
+//! point.
+//!
+//! Blobs are cut into chunks of at most [`CHUNK`] bytes; chunk 0 starts
+//! with the blob's total length (u32 LE). sled reads and caches whole tree
+//! nodes, and a node holding a segment's multi-megabyte blobs side by side
+//! is loaded (and kept in sled's cache) whole to read any one of them: a
+//! full scan that only needs each segment's offsets and times then pulled
+//! every segment's postings into memory. Small values keep sled's nodes,
+//! and what a read drags in with it, small.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -65,10 +74,20 @@ pub struct Store {
     blobs: sled::Tree,
 }
 
-fn blob_key(first_id: u64, kind: u8) -> [u8; 9] {
+/// The largest chunk of a blob stored under one sled key.
+pub const CHUNK: usize = 32 << 10;
+
+fn blob_prefix(first_id: u64, kind: u8) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[..8].copy_from_slice(&first_id.to_be_bytes());
     k[8] = kind;
+    k
+}
+
+fn chunk_key(first_id: u64, kind: u8, chunk: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..9].copy_from_slice(&blob_prefix(first_id, kind));
+    k[9..].copy_from_slice(&chunk.to_be_bytes());
     k
 }
 
@@ -132,7 +151,15 @@ impl Store {
     pub fn put(&self, first_id: u64, meta: SegMeta, blobs: &[Vec<u8>]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for (kind, b) in blobs.iter().enumerate() {
-            batch.insert(&blob_key(first_id, kind as u8), b.as_slice());
+            let total = u32::try_from(b.len())
+                .map_err(|_| self.err(format!("index blob of segment {first_id} is over 4 GiB")))?;
+            let mut first = Vec::with_capacity(4 + b.len().min(CHUNK));
+            first.extend_from_slice(&total.to_le_bytes());
+            first.extend_from_slice(&b[..b.len().min(CHUNK)]);
+            batch.insert(&chunk_key(first_id, kind as u8, 0), first);
+            for (i, c) in b.chunks(CHUNK).enumerate().skip(1) {
+                batch.insert(&chunk_key(first_id, kind as u8, i as u32), c);
+            }
         }
         self.blobs.apply_batch(batch).map_err(|e| self.err(e))?;
         self.catalog
@@ -141,13 +168,35 @@ impl Store {
         Ok(())
     }
 
-    /// One blob.
+    /// One blob, put back together from its chunks; `None` when it is
+    /// missing, incomplete or unreadable (the caller rebuilds it).
     pub fn blob(&self, first_id: u64, kind: u8) -> Option<Vec<u8>> {
-        self.blobs
-            .get(blob_key(first_id, kind))
-            .ok()
-            .flatten()
-            .map(|v| v.to_vec())
+        let mut out = Vec::new();
+        let mut total = None;
+        for (i, kv) in self
+            .blobs
+            .scan_prefix(blob_prefix(first_id, kind))
+            .enumerate()
+        {
+            let (k, v) = kv.ok()?;
+            if k.len() != 13 || k[9..] != (i as u32).to_be_bytes() {
+                return None;
+            }
+            let data: &[u8] = if i == 0 {
+                let t = u32::from_le_bytes(v.get(..4)?.try_into().ok()?) as usize;
+                // A damaged length must not allocate: grow as chunks arrive.
+                out.reserve(t.min(8 << 20));
+                total = Some(t);
+                &v[4..]
+            } else {
+                &v[..]
+            };
+            out.extend_from_slice(data);
+            if out.len() > total? {
+                return None;
+            }
+        }
+        (out.len() == total?).then_some(out)
     }
 
     /// Forgets a segment.
@@ -155,11 +204,12 @@ impl Store {
         self.catalog
             .remove(first_id.to_be_bytes())
             .map_err(|e| self.err(e))?;
-        for kind in 0..16u8 {
-            self.blobs
-                .remove(blob_key(first_id, kind))
-                .map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for kv in self.blobs.scan_prefix(first_id.to_be_bytes()) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
+            batch.remove(k);
         }
+        self.blobs.apply_batch(batch).map_err(|e| self.err(e))?;
         Ok(())
     }
 

@@ -98,16 +98,37 @@ pub(crate) fn read_header(path: &Path, file: &FileRef, first_id: u64) -> Result<
     })
 }
 
-/// A read-ahead window over one segment file (see [`Segment::with_record`]).
+/// A read-ahead window over one segment file (see [`Segment::with_record`]),
+/// and what a reader's recent reads looked like.
+///
+/// Reads of the active segment always go through the window. Reads of a
+/// sealed segment go through its memory map while they jump about (index
+/// lookups), and through the window once they stream: [`STREAM_AFTER`]
+/// reads in a row each within [`STREAM_GAP`] bytes of the previous one.
+/// A streaming scan then costs one positional read per window and leaves
+/// the file's pages in the page cache only, not in the process's resident
+/// set: a full export of a log far larger than memory keeps a flat
+/// footprint, where a scan through the maps would add every page it
+/// touched to the resident set until the maps are dropped.
 #[derive(Debug, Default)]
 pub struct ReadBuf {
     first_id: u64,
     start: u64,
     data: Vec<u8>,
+    /// Segment and offset of the previous read.
+    last_seg: u64,
+    last_off: u64,
+    /// Reads in a row close to their predecessor.
+    streak: u32,
 }
 
 /// Size of one read-ahead refill.
 const READ_AHEAD: usize = 256 << 10;
+/// Reads within this many bytes of the previous one count as streaming.
+const STREAM_GAP: u64 = 64 << 10;
+/// Streaming reads in a row after which a sealed segment is read through
+/// the window rather than its map.
+const STREAM_AFTER: u32 = 8;
 
 impl ReadBuf {
     /// An empty window.
@@ -115,9 +136,25 @@ impl ReadBuf {
         Self::default()
     }
 
+    /// Notes a read of segment `first_id` at `offset`; returns whether the
+    /// reads stream (see [`ReadBuf`]) and whether this one went backwards.
+    fn note(&mut self, first_id: u64, offset: u64) -> (bool, bool) {
+        let same = first_id == self.last_seg;
+        let near = same && offset.abs_diff(self.last_off) <= STREAM_GAP;
+        let backward = same && offset < self.last_off;
+        self.streak = if near {
+            self.streak.saturating_add(1)
+        } else {
+            0
+        };
+        self.last_seg = first_id;
+        self.last_off = offset;
+        (self.streak >= STREAM_AFTER, backward)
+    }
+
     /// The bytes of `seg` from `offset` that hold the whole frame there
     /// (never past `limit`).
-    fn frame(&mut self, seg: &Segment, offset: u64, limit: u64) -> Result<&[u8]> {
+    fn frame(&mut self, seg: &Segment, offset: u64, limit: u64, backward: bool) -> Result<&[u8]> {
         let bad = |why: String| corrupt(&seg.path, offset, None, why);
         let have = |b: &ReadBuf, n: u64| {
             b.first_id == seg.first_id
@@ -125,7 +162,7 @@ impl ReadBuf {
                 && offset + n <= b.start + b.data.len() as u64
         };
         if !have(self, FRAME_HEADER_LEN as u64) {
-            self.fill(seg, offset, limit, FRAME_HEADER_LEN)?;
+            self.fill(seg, offset, limit, FRAME_HEADER_LEN, backward)?;
         }
         let at = (offset - self.start) as usize;
         let h = self
@@ -141,7 +178,7 @@ impl ReadBuf {
         }
         let need = FRAME_HEADER_LEN + len;
         if !have(self, need as u64) {
-            self.fill(seg, offset, limit, need)?;
+            self.fill(seg, offset, limit, need, backward)?;
         }
         let at = (offset - self.start) as usize;
         self.data
@@ -149,10 +186,19 @@ impl ReadBuf {
             .ok_or_else(|| bad("frame beyond the readable end".into()))
     }
 
-    fn fill(&mut self, seg: &Segment, offset: u64, limit: u64, need: usize) -> Result<()> {
+    /// Refills the window so that it holds `need` bytes from `offset`:
+    /// starting at `offset`, or (for a reader going backwards) ending right
+    /// after those bytes, so that the frames before it come along.
+    fn fill(
+        &mut self,
+        seg: &Segment,
+        offset: u64,
+        limit: u64,
+        need: usize,
+        backward: bool,
+    ) -> Result<()> {
         let avail = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX);
-        let n = READ_AHEAD.max(need).min(avail);
-        if n < need {
+        if avail < need {
             return Err(corrupt(
                 &seg.path,
                 offset,
@@ -160,13 +206,20 @@ impl ReadBuf {
                 "frame extends past the readable end",
             ));
         }
+        let (start, n) = if backward {
+            let end = offset + need as u64;
+            let start = end.saturating_sub(READ_AHEAD.max(need) as u64);
+            (start, (end - start) as usize)
+        } else {
+            (offset, READ_AHEAD.max(need).min(avail))
+        };
         self.data.clear();
         self.data.resize(n, 0);
         seg.file
-            .read_exact_at(&mut self.data, offset)
+            .read_exact_at(&mut self.data, start)
             .map_err(|e| Error::io("read frame of", &seg.path, e))?;
         self.first_id = seg.first_id;
-        self.start = offset;
+        self.start = start;
         Ok(())
     }
 }
@@ -338,10 +391,10 @@ impl Segment {
 
     /// Reads the frame at `offset` (not past `limit` bytes) and calls `f`
     /// with its payload (checksummed, not yet decoded). Sealed segments are
-    /// read through their map;
-    /// the active one through `buf`, a read-ahead window refilled with one
-    /// positional read of up to 256 KiB, so a scan costs one system call
-    /// per window rather than two per record.
+    /// read through their map, unless the reads stream (see [`ReadBuf`]);
+    /// the active one and streaming reads through `buf`, a read-ahead
+    /// window refilled with one positional read of up to 256 KiB, so a
+    /// scan costs one system call per window rather than two per record.
     pub fn with_payload<R>(
         &self,
         offset: u64,
@@ -350,7 +403,9 @@ impl Segment {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
         let bad = |why: &str| corrupt(&self.path, offset, None, why.to_string());
-        let payload: &[u8] = if let Some(m) = self.mapped() {
+        let (streaming, backward) = buf.note(self.first_id, offset);
+        let map = self.mapped().filter(|_| !streaming);
+        let payload: &[u8] = if let Some(m) = map {
             let m = m
                 .get(..usize::try_from(limit).unwrap_or(usize::MAX).min(m.len()))
                 .unwrap_or(m);
@@ -359,7 +414,7 @@ impl Segment {
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
             }
         } else {
-            let window = buf.frame(self, offset, limit)?;
+            let window = buf.frame(self, offset, limit, backward)?;
             match read_frame(window, 0) {
                 FrameRead::Frame { payload, .. } => payload,
                 other => return Err(bad(&format!("expected a frame, found {other:?}"))),
