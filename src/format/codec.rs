@@ -64,7 +64,9 @@ pub struct StoredRecord<'a> {
 /// few damaged bytes could cost a megabyte. Reserve at most what a valid
 /// record holds ([`MAX_REFS`]); more entries grow the vector as they
 /// actually decode (each takes at least one input byte).
-fn refs<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<&'a str>, D::Error> {
+fn refs<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<&'a str>, D::Error> {
     struct Refs<'a>(std::marker::PhantomData<&'a ()>);
     impl<'de: 'a, 'a> serde::de::Visitor<'de> for Refs<'a> {
         type Value = Vec<&'a str>;
