@@ -78,6 +78,9 @@ struct Inner {
     log: Arc<Log>,
     opts: Options,
     spill_dir: PathBuf,
+    /// The log key, once loaded or generated (one generation even when
+    /// the first checkpoints race).
+    key: std::sync::Mutex<Option<SigningKey>>,
 }
 
 impl Drop for Inner {
@@ -167,6 +170,7 @@ impl AuditLog {
             log,
             opts,
             spill_dir,
+            key: std::sync::Mutex::new(None),
         });
         let source: Arc<dyn ReportSource> = Arc::new(LogSource(Arc::downgrade(&inner)));
         let cfg = ReportsConfig::new()
@@ -414,10 +418,16 @@ impl AuditLog {
     /// `checkpoint.key` (generated on first use).
     pub fn log_key(&self) -> Result<SigningKey> {
         let o = &self.inner.opts;
-        match &o.checkpoint_key {
-            Some(k) => Ok(k.clone()),
-            None => crate::tamper::load_or_create_key(&*o.storage, &o.dir),
+        if let Some(k) = &o.checkpoint_key {
+            return Ok(k.clone());
         }
+        let mut cached = self.inner.key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cached.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = crate::tamper::load_or_create_key(&*o.storage, &o.dir)?;
+        *cached = Some(k.clone());
+        Ok(k)
     }
 
     /// The public half of [`AuditLog::log_key`].

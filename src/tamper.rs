@@ -80,8 +80,20 @@ pub fn parse_public_key(hex: &str) -> Result<VerifyingKey> {
 /// it.
 pub fn load_or_create_key(storage: &dyn Storage, dir: &Path) -> Result<SigningKey> {
     let path = dir.join(KEY_FILE);
+    let pub_path = dir.join(PUBLIC_KEY_FILE);
+    let write_pub = |key: &SigningKey| {
+        let text = format!("{}\n", to_hex(key.verifying_key().as_bytes()));
+        write_atomic(storage, &pub_path, text.as_bytes())
+            .map_err(|e| Error::io("write", &pub_path, e))
+    };
     if storage.exists(&path) {
-        return read_signing_key(storage, &path);
+        let key = read_signing_key(storage, &path)?;
+        // A crash between the two files leaves the key without its
+        // public half: write it now.
+        if !storage.exists(&pub_path) {
+            write_pub(&key)?;
+        }
+        return Ok(key);
     }
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).map_err(|e| {
@@ -93,10 +105,7 @@ pub fn load_or_create_key(storage: &dyn Storage, dir: &Path) -> Result<SigningKe
     })?;
     let key = SigningKey::from_bytes(&seed);
     write_atomic_private(storage, &path, &seed).map_err(|e| Error::io("write", &path, e))?;
-    let pub_path = dir.join(PUBLIC_KEY_FILE);
-    let text = format!("{}\n", to_hex(key.verifying_key().as_bytes()));
-    write_atomic(storage, &pub_path, text.as_bytes())
-        .map_err(|e| Error::io("write", &pub_path, e))?;
+    write_pub(&key)?;
     Ok(key)
 }
 

@@ -553,6 +553,33 @@ fn retention_leaves_a_signed_horizon() {
     assert!(d.reason.contains("not valid"), "{d}");
 }
 
+#[test]
+fn the_chain_runs_through_the_archive_tier() {
+    let (_t, dir, n) = build();
+    {
+        let log = opts(&dir).open().unwrap();
+        let moved = log.archive(Timestamp::now()).unwrap();
+        assert!(moved.len() >= 4, "{moved:?}");
+        let rep = log.verify().unwrap();
+        assert!(rep.is_ok(), "{rep:?}");
+        assert_eq!((rep.first_id, rep.last_id), (Some(1), Some(n)));
+    }
+    assert!(AuditLog::verify_dir(&dir).unwrap().is_ok());
+    let mut archived: Vec<PathBuf> = std::fs::read_dir(dir.join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    archived.sort();
+    let seg = archived[1].clone();
+    edit(&seg, |f| change_one_byte(&mut f[0].0));
+    let d = damage_of(&dir);
+    assert_eq!(
+        (d.segment.clone(), d.id),
+        (seg.clone(), Some(first_id(&seg))),
+        "{d}"
+    );
+}
+
 fn key_of(log: &AuditLog) -> auditlog::tamper::VerifyingKey {
     log.public_key().unwrap()
 }
