@@ -580,6 +580,56 @@ fn the_chain_runs_through_the_archive_tier() {
     );
 }
 
+#[test]
+fn failed_batches_leave_the_chain_head_where_it_was() {
+    // A batch rejected while encoding, and batches whose write fails
+    // (ENOSPC, short write, EIO) and is rewound: the next batches must
+    // chain from the head before them, so the log verifies clean and
+    // reopens (in memory, through the fault twin).
+    use auditlog::storage::fault::{FaultKind, FaultStorage};
+    use std::sync::Arc;
+    let st = FaultStorage::new();
+    let dir = PathBuf::from("/t/log");
+    let o = || {
+        opts(&dir)
+            .storage(Arc::new(st.clone()))
+            .durability(Durability::Always)
+    };
+    let log = o().open().unwrap();
+    let mut i = 0;
+    for round in 0..40 {
+        let batch: Vec<NewRecord> = (0..3).map(|k| rec(i + k)).collect();
+        match round % 5 {
+            1 => {
+                let mut bad = batch.clone();
+                bad.push(NewRecord::new(1).old("x".repeat(70 << 10)));
+                assert!(log.append_batch(bad).is_err());
+            }
+            2 => {
+                st.set_disk_full(true);
+                assert!(log.append_batch(batch.clone()).is_err());
+                st.set_disk_full(false);
+            }
+            3 => {
+                st.fail_op(1, [FaultKind::ShortWrite, FaultKind::Eio][round % 2]);
+                assert!(log.append_batch(batch.clone()).is_err());
+                st.clear_faults();
+            }
+            _ => {}
+        }
+        log.append_batch(batch).unwrap();
+        i += 3;
+    }
+    let rep = log.verify().unwrap();
+    assert!(rep.is_ok(), "{rep:?}");
+    assert_eq!(rep.last_id, Some(i));
+    drop(log);
+    let log = o().open().unwrap();
+    assert!(log.verify().unwrap().is_ok());
+    let rep = auditlog::log::verify::verify_dir(&st, &dir).unwrap();
+    assert!(rep.is_ok(), "{rep:?}");
+}
+
 fn key_of(log: &AuditLog) -> auditlog::tamper::VerifyingKey {
     log.public_key().unwrap()
 }
