@@ -410,7 +410,17 @@ impl AuditLog {
     /// reports the first damage (see `docs/format.md`, "Verification").
     pub fn verify(&self) -> Result<VerifyReport> {
         let o = &self.inner.opts;
-        Ok(verify_snapshot_in(&self.snapshot(), &*o.storage, &o.dir, None, None)?.0)
+        // A supplied key signed the horizon; the directory holds no
+        // public key for it.
+        let supplied = o.checkpoint_key.as_ref().map(SigningKey::verifying_key);
+        Ok(verify_snapshot_in(
+            &self.snapshot(),
+            &*o.storage,
+            &o.dir,
+            supplied.as_ref(),
+            None,
+        )?
+        .0)
     }
 
     /// The key that signs checkpoints and retention horizons: the one

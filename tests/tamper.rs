@@ -675,6 +675,22 @@ fn a_supplied_key_signs_and_is_not_written() {
         .unwrap()
         .is_ok());
     assert!(!dir.join(tamper::KEY_FILE).exists());
+    // Retention signs the horizon with the supplied key too: the open log
+    // verifies with it; a directory check needs it as the trusted key.
+    let mut i = 1;
+    while segments(&dir).len() < 3 {
+        log.append(rec(i)).unwrap();
+        i += 1;
+    }
+    assert!(!log.retain(Timestamp::now()).unwrap().is_empty());
+    assert!(log.verify().unwrap().is_ok());
+    assert!(!dir.join(tamper::PUBLIC_KEY_FILE).exists());
+    let fs = auditlog::storage::fs::FsStorage;
+    let (rep, _, _) = auditlog::log::verify::verify_dir_with(&fs, &dir, None, None).unwrap();
+    assert!(rep.damage.unwrap().reason.contains("--public-key"));
+    let vk = key.verifying_key();
+    let (rep, _, _) = auditlog::log::verify::verify_dir_with(&fs, &dir, Some(&vk), None).unwrap();
+    assert!(rep.is_ok(), "{rep:?}");
 }
 
 // ---------------------------------------------------------------------

@@ -140,7 +140,7 @@ pub(crate) fn chain_start(
     };
     let Some(key) = key else {
         start.damage = missing(format!(
-            "the log starts at id {first} and its retention horizon cannot be checked: no public key ({} is missing)",
+            "the log starts at id {first} and its retention horizon cannot be checked: no public key ({} is missing; give the trusted one, e.g. verify --public-key FILE)",
             tamper::PUBLIC_KEY_FILE
         ));
         return Ok(start);
