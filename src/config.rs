@@ -74,6 +74,7 @@ pub struct Options {
     pub(crate) sort_memory_budget: usize,
     pub(crate) report_workers: usize,
     pub(crate) report_retention_days: u32,
+    pub(crate) checkpoint_key: Option<crate::tamper::SigningKey>,
 }
 
 impl std::fmt::Debug for Options {
@@ -109,6 +110,7 @@ impl Options {
             sort_memory_budget: 64 << 20,
             report_workers: 2,
             report_retention_days: 30,
+            checkpoint_key: None,
         }
     }
 
@@ -174,6 +176,16 @@ impl Options {
     #[must_use]
     pub fn report_retention_days(mut self, days: u32) -> Self {
         self.report_retention_days = days.max(1);
+        self
+    }
+
+    /// The Ed25519 key that signs checkpoints and retention horizons.
+    /// Defaults to the data directory's `checkpoint.key`, generated on
+    /// first use (see [`crate::tamper`]). A key supplied here is never
+    /// written to the data directory.
+    #[must_use]
+    pub fn checkpoint_key(mut self, key: crate::tamper::SigningKey) -> Self {
+        self.checkpoint_key = Some(key);
         self
     }
 

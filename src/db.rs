@@ -15,12 +15,13 @@ use crate::error::{Error, Result};
 use crate::export::{ExportOptions, Format, RecordWriter};
 use crate::index::Index;
 use crate::log::segment::ReadBuf;
-use crate::log::verify::{verify_dir, verify_snapshot, VerifyReport};
+use crate::log::verify::{verify_dir, verify_snapshot_in, VerifyReport};
 use crate::log::{Log, LogObserver, Snapshot, Tier};
 use crate::query::exec::{self, Ctx};
 use crate::query::{Field, Query, QueryIter, Scope};
 use crate::record::{NewRecord, Record};
 use crate::report::{NewReport, ReportSource, Reports, ReportsConfig};
+use crate::tamper::{Checkpoint, CheckpointReport, SigningKey, VerifyingKey};
 use crate::time::Timestamp;
 
 /// Name of the directory of asynchronous reports.
@@ -77,6 +78,9 @@ struct Inner {
     log: Arc<Log>,
     opts: Options,
     spill_dir: PathBuf,
+    /// The log key, once loaded or generated (one generation even when
+    /// the first checkpoints race).
+    key: std::sync::Mutex<Option<SigningKey>>,
 }
 
 impl Drop for Inner {
@@ -166,6 +170,7 @@ impl AuditLog {
             log,
             opts,
             spill_dir,
+            key: std::sync::Mutex::new(None),
         });
         let source: Arc<dyn ReportSource> = Arc::new(LogSource(Arc::downgrade(&inner)));
         let cfg = ReportsConfig::new()
@@ -386,13 +391,138 @@ impl AuditLog {
 
     /// Deletes whole segments (oldest first) whose newest record is older
     /// than `cutoff`. Returns the first ids of the segments deleted.
+    ///
+    /// Before anything is deleted, a retention horizon signed with the log
+    /// key is written to `horizon.json` (first id kept, the chain head
+    /// before it, last id removed), so that the rest of the log still
+    /// verifies.
     pub fn retain(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
-        self.inner.log.retain(cutoff)
+        let key = self.log_key()?;
+        let storage = self.inner.opts.storage.clone();
+        let dir = self.inner.opts.dir.clone();
+        self.inner.log.retain(cutoff, &|first, head, through| {
+            let h = crate::tamper::Horizon::sign(&key, first, &head, through);
+            crate::tamper::write_horizon(&*storage, &dir, &h)
+        })
     }
 
-    /// Walks every frame of every segment; reports the first damage.
+    /// Walks every frame of every segment, recomputing the hash chain;
+    /// reports the first damage (see `docs/format.md`, "Verification").
     pub fn verify(&self) -> Result<VerifyReport> {
-        verify_snapshot(&self.snapshot())
+        let o = &self.inner.opts;
+        // A supplied key signed the horizon; the directory holds no
+        // public key for it.
+        let supplied = o.checkpoint_key.as_ref().map(SigningKey::verifying_key);
+        Ok(verify_snapshot_in(
+            &self.snapshot(),
+            &*o.storage,
+            &o.dir,
+            supplied.as_ref(),
+            None,
+        )?
+        .0)
+    }
+
+    /// The key that signs checkpoints and retention horizons: the one
+    /// given in [`Options::checkpoint_key`], else the data directory's
+    /// `checkpoint.key` (generated on first use).
+    pub fn log_key(&self) -> Result<SigningKey> {
+        let o = &self.inner.opts;
+        if let Some(k) = &o.checkpoint_key {
+            return Ok(k.clone());
+        }
+        let mut cached = self.inner.key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cached.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = crate::tamper::load_or_create_key(&*o.storage, &o.dir)?;
+        *cached = Some(k.clone());
+        Ok(k)
+    }
+
+    /// The public half of [`AuditLog::log_key`].
+    pub fn public_key(&self) -> Result<VerifyingKey> {
+        Ok(self.log_key()?.verifying_key())
+    }
+
+    /// Makes everything appended so far durable and returns a signed
+    /// checkpoint of it: the last id, the record count, the bytes of the
+    /// log, the chain head after the last id and the time. Store it away
+    /// from this machine; [`AuditLog::verify_checkpoint`] later proves the
+    /// log still extends it.
+    ///
+    /// ```
+    /// use auditlog::{AuditLog, NewRecord};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let log = AuditLog::open(dir.path())?;
+    /// log.append(NewRecord::new(1).action("login"))?;
+    /// let cp = log.checkpoint()?;
+    /// assert_eq!(cp.last_id, 1);
+    /// let key = log.public_key()?;
+    /// log.append(NewRecord::new(1).action("logout"))?;
+    /// assert!(log.verify_checkpoint(&cp, &key)?.is_ok());
+    /// # Ok::<(), auditlog::Error>(())
+    /// ```
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        let key = self.log_key()?;
+        let (last_id, head) = self.inner.log.chain_head();
+        self.sync()?;
+        let snap = self.snapshot();
+        let log_bytes = snap
+            .segments
+            .iter()
+            .map(|s| match s.footer {
+                Some(f) => f.body_len + crate::format::layout::FOOTER_LEN as u64,
+                None => snap.visible.active_len,
+            })
+            .sum();
+        let records = (last_id + 1).saturating_sub(snap.horizon);
+        Ok(Checkpoint::sign(
+            &key,
+            last_id,
+            records,
+            log_bytes,
+            &head,
+            Timestamp::now(),
+        ))
+    }
+
+    /// Proves that the log extends `cp`: its signature is valid under the
+    /// `trusted` public key (which must be kept apart from the data
+    /// directory to mean anything), the log still holds `cp.last_id`, and
+    /// the chain recomputed up to it equals the signed head. The whole
+    /// log is verified on the way; damage anywhere is a problem too.
+    pub fn verify_checkpoint(
+        &self,
+        cp: &Checkpoint,
+        trusted: &VerifyingKey,
+    ) -> Result<CheckpointReport> {
+        let o = &self.inner.opts;
+        let snap = self.snapshot();
+        let (rep, at) =
+            verify_snapshot_in(&snap, &*o.storage, &o.dir, Some(trusted), Some(cp.last_id))?;
+        Ok(crate::log::verify::judge_checkpoint(
+            &rep,
+            at,
+            snap.horizon,
+            cp,
+            trusted,
+        ))
+    }
+
+    /// [`AuditLog::verify_checkpoint`] on a data directory without
+    /// opening it. Returns the verification of the log as well.
+    pub fn verify_checkpoint_dir(
+        dir: impl AsRef<Path>,
+        cp: &Checkpoint,
+        trusted: &VerifyingKey,
+    ) -> Result<(VerifyReport, CheckpointReport)> {
+        crate::log::verify::verify_checkpoint_dir(
+            &crate::storage::fs::FsStorage,
+            dir.as_ref(),
+            cp,
+            trusted,
+        )
     }
 
     /// Verifies a data directory without opening it (works on a log that

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::{Durability, Options};
 use crate::error::Error;
 use crate::export::{export, ExportOptions, Layout as CsvLayout};
+use crate::format::chain::{self, Head};
 use crate::format::codec::{self, StoredRecord};
 use crate::format::layout::{
     encode_frame, read_frame, Footer, FrameRead, Header, FOOTER_LEN, FOOTER_MARKER, FORMAT_VERSION,
@@ -251,12 +252,12 @@ fn check_frame_at(data: &[u8], pos: usize) {
         let _ = f.last_id();
     }
     match read_frame(data, pos) {
-        FrameRead::Frame { payload, next } => {
+        FrameRead::Frame { payload, tag, next } => {
             let len = payload.len();
             assert!((1..=MAX_RECORD_BYTES).contains(&len));
             assert_eq!(next, pos + FRAME_HEADER_LEN + len);
             let mut again = Vec::new();
-            encode_frame(payload, &mut again);
+            encode_frame(payload, &tag, &mut again);
             assert_eq!(
                 &data[pos..next],
                 &again[..],
@@ -354,24 +355,34 @@ impl LogObserver for Seen {
     fn removed(&self, _first_ids: &[u64]) {}
 }
 
-fn header_bytes(first_id: u64) -> [u8; HEADER_LEN] {
+fn header_bytes(first_id: u64, prev_head: Head) -> [u8; HEADER_LEN] {
     Header {
         version: FORMAT_VERSION,
         first_id,
         created: CREATED,
+        prev_head,
     }
     .encode()
 }
 
-fn record_frame(id: u64, customer: u64, person: &str, out: &mut Vec<u8>) -> i64 {
+/// Appends a frame whose tag continues the chain from `head`; returns the
+/// record time and the new link.
+fn record_frame(
+    id: u64,
+    customer: u64,
+    person: &str,
+    head: &Head,
+    out: &mut Vec<u8>,
+) -> (i64, Head) {
     let time = CREATED + id as i64;
     let r = NewRecord::new(customer)
         .person(person)
         .into_record(id, Timestamp::from_micros(time).expect("valid"));
     let mut payload = Vec::new();
     codec::encode_into(&r, &mut payload).expect("small record");
-    encode_frame(&payload, out);
-    time
+    let link = chain::link(head, &payload);
+    encode_frame(&payload, &chain::tag_of(&link), out);
+    (time, link)
 }
 
 /// What the reference walk finds in a segment's bytes (the rules of
@@ -388,24 +399,38 @@ struct RefWalk {
     stop: Option<usize>,
     min_time: i64,
     max_time: i64,
+    /// The chain head after the intact frames.
+    head: Head,
+    /// Stopped at a checksummed frame whose chain tag is wrong, or at a
+    /// matching footer whose chain head is wrong (open refuses both).
+    tampered: bool,
 }
 
-/// A complete frame with a good CRC whose payload decodes, at `pos`.
-fn ref_frame(b: &[u8], pos: usize) -> Option<(usize, StoredRecord<'_>)> {
+/// A complete frame with a good CRC at `pos`: (next, payload, tag).
+fn ref_frame_raw(b: &[u8], pos: usize) -> Option<(usize, &[u8], &[u8])> {
     let len = u32::from_le_bytes(b.get(pos..pos + 4)?.try_into().ok()?) as usize;
     if len == 0 || len > MAX_RECORD_BYTES {
         return None;
     }
     let crc = u32::from_le_bytes(b.get(pos + 4..pos + 8)?.try_into().ok()?);
-    let payload = b.get(pos + 8..pos + 8 + len)?;
+    let tag = b.get(pos + 8..pos + 16)?;
+    let payload = b.get(pos + 16..pos + 16 + len)?;
     let mut h = crc32fast::Hasher::new();
     h.update(&b[pos..pos + 4]);
+    h.update(tag);
     h.update(payload);
     if h.finalize() != crc {
         return None;
     }
+    Some((pos + 16 + len, payload, tag))
+}
+
+/// A complete frame with a good CRC whose payload decodes, at `pos`
+/// (whatever its chain tag).
+fn ref_frame(b: &[u8], pos: usize) -> Option<(usize, StoredRecord<'_>)> {
+    let (next, payload, _) = ref_frame_raw(b, pos)?;
     let rec = StoredRecord::decode(payload).ok()?;
-    Some((pos + 8 + len, rec))
+    Some((next, rec))
 }
 
 fn ref_walk(b: &[u8], first_id: u64) -> RefWalk {
@@ -416,6 +441,11 @@ fn ref_walk(b: &[u8], first_id: u64) -> RefWalk {
         stop: None,
         min_time: i64::MAX,
         max_time: i64::MIN,
+        head: b
+            .get(28..60)
+            .and_then(|h| <Head>::try_from(h).ok())
+            .unwrap_or(chain::GENESIS),
+        tampered: false,
     };
     let mut pos = HEADER_LEN;
     while pos < b.len() {
@@ -426,17 +456,33 @@ fn ref_walk(b: &[u8], first_id: u64) -> RefWalk {
                         && f.count == w.frames.len() as u64
                         && f.first_id == first_id =>
                 {
-                    w.footer = Some(f);
+                    if f.head == w.head {
+                        w.footer = Some(f);
+                    } else {
+                        w.tampered = true;
+                        w.stop = Some(pos);
+                    }
                 }
                 _ => w.stop = Some(pos),
             }
             return w;
         }
-        match ref_frame(b, pos) {
-            Some((next, rec)) if rec.id == first_id + w.frames.len() as u64 => {
+        let Some((next, payload, tag)) = ref_frame_raw(b, pos) else {
+            w.stop = Some(pos);
+            return w;
+        };
+        let link = chain::link(&w.head, payload);
+        if link[..8] != *tag {
+            w.tampered = true;
+            w.stop = Some(pos);
+            return w;
+        }
+        match StoredRecord::decode(payload) {
+            Ok(rec) if rec.id == first_id + w.frames.len() as u64 => {
                 w.frames.push(pos);
                 w.min_time = w.min_time.min(rec.time);
                 w.max_time = w.max_time.max(rec.time);
+                w.head = link;
                 pos = next;
                 w.end = pos;
             }
@@ -487,6 +533,9 @@ fn footer_at_end(b: &[u8]) -> Option<Footer> {
 /// Expected outcome of opening the log whose only segment is `a`.
 fn expect_single(a: &[u8], deep: bool) -> Expect {
     let w = ref_walk(a, FIRST_ID);
+    if w.tampered {
+        return Expect::Corrupt;
+    }
     let count = w.frames.len() as u64;
     if let Some(f) = w.footer {
         if deep && crc32fast::hash(&a[..f.body_len as usize]) != f.body_crc {
@@ -522,7 +571,8 @@ fn expect_single(a: &[u8], deep: bool) -> Expect {
 
 /// Expected outcome of opening the log of segment `a` (not the last one)
 /// followed by segment `b` starting at `next` with one intact frame.
-fn expect_pair(a: &[u8], b: &[u8], next: u64, deep: bool) -> Expect {
+/// `b_prev` is `b`'s `prev_head`: it must continue `a`'s chain.
+fn expect_pair(a: &[u8], b: &[u8], b_prev: Head, next: u64, deep: bool) -> Expect {
     // An interrupted seal is completed when the frames are intact up to
     // the tail and run exactly into the next segment.
     let mut a = a.to_vec();
@@ -530,7 +580,7 @@ fn expect_pair(a: &[u8], b: &[u8], next: u64, deep: bool) -> Expect {
         let w = ref_walk(&a, FIRST_ID);
         let count = w.frames.len() as u64;
         let tail_ok = w.stop.is_none_or(|p| !ref_intact_after(&a, p));
-        if tail_ok && count > 0 && FIRST_ID + count == next {
+        if !w.tampered && tail_ok && count > 0 && FIRST_ID + count == next {
             a.truncate(w.end);
             let f = Footer {
                 first_id: FIRST_ID,
@@ -539,6 +589,7 @@ fn expect_pair(a: &[u8], b: &[u8], next: u64, deep: bool) -> Expect {
                 max_time: w.max_time,
                 body_len: w.end as u64,
                 body_crc: crc32fast::hash(&a),
+                head: w.head,
             };
             a.extend_from_slice(&f.encode());
         }
@@ -552,6 +603,11 @@ fn expect_pair(a: &[u8], b: &[u8], next: u64, deep: bool) -> Expect {
     match FIRST_ID.checked_add(f.count) {
         Some(n) if n == next => {}
         _ => return Expect::Corrupt,
+    }
+    // The next segment must continue the sealed one's chain (as its
+    // footer states it; open does not rewalk a sealed segment).
+    if f.head != b_prev {
+        return Expect::Corrupt;
     }
     // Open trusts a footer whose checksums hold; `verify` walks the frames.
     let w = ref_walk(&a, FIRST_ID);
@@ -598,8 +654,10 @@ pub fn recover(data: &[u8]) {
     let flags = inp.u8();
     let pair = flags & 1 == 1;
     let deep = flags & 2 == 0;
-    let mut content = header_bytes(FIRST_ID).to_vec();
+    let mut content = header_bytes(FIRST_ID, chain::GENESIS).to_vec();
     let mut good = 0u64;
+    // The chain head after the intact record frames written so far.
+    let mut chead = chain::GENESIS;
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     let mut ops = 0;
     while !inp.is_empty() && ops < 64 {
@@ -612,7 +670,9 @@ pub fn recover(data: &[u8]) {
             1 => {
                 let customer = u64::from(inp.u8());
                 let person = inp.string(16);
-                let t = record_frame(FIRST_ID + good, customer, &person, &mut content);
+                let (t, link) =
+                    record_frame(FIRST_ID + good, customer, &person, &chead, &mut content);
+                chead = link;
                 lo = lo.min(t);
                 hi = hi.max(t);
                 good += 1;
@@ -621,7 +681,10 @@ pub fn recover(data: &[u8]) {
                 let n = usize::from(inp.u8()) + 1;
                 let payload = inp.bytes(n).to_vec();
                 if !payload.is_empty() {
-                    encode_frame(&payload, &mut content);
+                    // Tagged as the next link would be (the chain does
+                    // not advance: such payloads rarely decode).
+                    let tag = chain::tag_of(&chain::link(&chead, &payload));
+                    encode_frame(&payload, &tag, &mut content);
                 }
             }
             op @ (3 | 7) => {
@@ -641,6 +704,7 @@ pub fn recover(data: &[u8]) {
                     max_time: if good == 0 { 0 } else { hi },
                     body_len,
                     body_crc: crc32fast::hash(&content),
+                    head: chead,
                 };
                 content.extend_from_slice(&f.encode());
             }
@@ -658,7 +722,7 @@ pub fn recover(data: &[u8]) {
             _ => {
                 let customer = u64::from(inp.u8());
                 let id = FIRST_ID + good + 1 + u64::from(inp.u8());
-                record_frame(id, customer, "", &mut content);
+                record_frame(id, customer, "", &chead, &mut content);
             }
         }
     }
@@ -673,10 +737,10 @@ pub fn recover(data: &[u8]) {
     write_file(&st, &name(FIRST_ID), &content);
     let expect = if pair && good > 0 {
         let next = FIRST_ID + good;
-        let mut b = header_bytes(next).to_vec();
-        record_frame(next, 7, "next", &mut b);
+        let mut b = header_bytes(next, chead).to_vec();
+        record_frame(next, 7, "next", &chead, &mut b);
         write_file(&st, &name(next), &b);
-        expect_pair(&content, &b, next, deep)
+        expect_pair(&content, &b, chead, next, deep)
     } else {
         expect_single(&content, deep)
     };

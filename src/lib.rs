@@ -53,6 +53,7 @@ pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod storage;
+pub mod tamper;
 pub mod time;
 pub mod workload;
 
@@ -66,4 +67,5 @@ pub use error::{Error, Result};
 pub use log::verify::{Damage, VerifyReport};
 pub use query::{Field, MatchMode, Predicate, Query, Scope};
 pub use record::{Json, NewRecord, Record};
+pub use tamper::{Checkpoint, CheckpointReport};
 pub use time::Timestamp;

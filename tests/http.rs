@@ -1278,6 +1278,35 @@ fn voximplant_report_flow_and_tenant_isolation() {
 }
 
 // ---------------------------------------------------------------------
+// Checkpoints.
+
+#[test]
+fn checkpoint_endpoint_is_owner_only_and_signed() {
+    let fx = fixture(50, 21);
+    let url = &fx.srv.url;
+    let get = |user: Option<(&str, &str)>| {
+        let mut r = client().get(format!("{url}/api/v1/checkpoint"));
+        if let Some((u, p)) = user {
+            r = r.basic_auth(u, Some(p));
+        }
+        let r = r.send().unwrap();
+        let st = r.status().as_u16();
+        (st, r.json::<Value>().unwrap())
+    };
+    // "noaudit" holds the owner role.
+    let (st, v) = get(Some(("noaudit", "noaudit-pw")));
+    assert_eq!(st, 200, "{v}");
+    let cp: auditlog::Checkpoint = serde_json::from_value(v).unwrap();
+    assert_eq!(cp.last_id, fx.log.last_id());
+    let key = fx.log.public_key().unwrap();
+    assert!(fx.log.verify_checkpoint(&cp, &key).unwrap().is_ok());
+    // Others: 403; bad or no credentials: 401.
+    assert_eq!(get(Some(("writer2", "writer2-pw"))).0, 403);
+    assert_eq!(get(Some(("noaudit", "wrong"))).0, 401);
+    assert_eq!(get(None).0, 401);
+}
+
+// ---------------------------------------------------------------------
 // Ingestion.
 
 fn ingest(

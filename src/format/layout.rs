@@ -4,17 +4,19 @@
 //!
 //! ```text
 //! segment := header frame* footer?
-//! header  (32 bytes)
+//! header  (64 bytes)
 //!   0..8    magic        b"AUDLOGSG"
-//!   8..12   version      u32 LE (FORMAT_VERSION)
+//!   8..12   version      u32 LE (FORMAT_VERSION = 2)
 //!   12..20  first_id     u64 LE (also the file name, 20 zero-padded digits)
 //!   20..28  created      i64 LE, microseconds since the epoch
-//!   28..32  crc32        over bytes 0..28
+//!   28..60  prev_head    the chain head before this segment's first record
+//!   60..64  crc32        over bytes 0..60
 //! frame
 //!   0..4    len          u32 LE, payload length, 1..=MAX_RECORD_BYTES
-//!   4..8    crc32        over bytes 0..4 (len) followed by the payload
-//!   8..     payload      the record (bincode, see codec.rs)
-//! footer  (64 bytes, only in sealed segments, right after the last frame)
+//!   4..8    crc32        over bytes 0..4 (len), 8..16 (tag) and the payload
+//!   8..16   tag          first 8 bytes of this record's chain link
+//!   16..    payload      the record (bincode, see codec.rs)
+//! footer  (96 bytes, only in sealed segments, right after the last frame)
 //!   0..4    marker       u32 LE 0xFFFF_FFFF (never a valid frame length)
 //!   4..8    magic        b"SEAL"
 //!   8..16   first_id     u64 LE
@@ -23,22 +25,24 @@
 //!   32..40  max_time     i64 LE
 //!   40..48  body_len     u64 LE, bytes of header + frames (= footer offset)
 //!   48..52  body_crc     u32 LE, crc32 of bytes 0..body_len
-//!   52..60  reserved     zero
-//!   60..64  crc32        over footer bytes 0..60
+//!   52..84  head         the chain head after the last frame
+//!   84..92  reserved     zero
+//!   92..96  crc32        over footer bytes 0..92
 //! ```
 
+use crate::format::chain::{Head, TAG_LEN};
 use crate::record::MAX_RECORD_BYTES;
 
 /// Magic number opening every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"AUDLOGSG";
 /// The segment format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the segment header.
-pub const HEADER_LEN: usize = 32;
-/// Size of a frame header (length + CRC).
-pub const FRAME_HEADER_LEN: usize = 8;
+pub const HEADER_LEN: usize = 64;
+/// Size of a frame header (length + CRC + chain tag).
+pub const FRAME_HEADER_LEN: usize = 8 + TAG_LEN;
 /// Size of the seal footer.
-pub const FOOTER_LEN: usize = 64;
+pub const FOOTER_LEN: usize = 96;
 /// The length value that introduces a footer.
 pub const FOOTER_MARKER: u32 = u32::MAX;
 /// Magic of the footer.
@@ -65,6 +69,8 @@ pub struct Header {
     pub first_id: u64,
     /// Creation time, microseconds since the epoch.
     pub created: i64,
+    /// The chain head before this segment's first record.
+    pub prev_head: Head,
 }
 
 /// Why a header could not be read.
@@ -88,55 +94,73 @@ impl Header {
         b[8..12].copy_from_slice(&self.version.to_le_bytes());
         b[12..20].copy_from_slice(&self.first_id.to_le_bytes());
         b[20..28].copy_from_slice(&self.created.to_le_bytes());
-        let crc = crc32fast::hash(&b[0..28]);
-        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b[28..60].copy_from_slice(&self.prev_head);
+        let crc = crc32fast::hash(&b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
     /// Decodes and checks a header.
+    /// A version-1 file (32-byte header, CRC over bytes 0..28) is
+    /// reported as [`HeaderError::Version`], so the error names the version
+    /// rather than calling the file damaged.
     pub fn decode(b: &[u8]) -> Result<Header, HeaderError> {
+        if b.get(0..8).is_some_and(|m| m == SEGMENT_MAGIC) && u32_at(b, 8) == Some(1) {
+            let v1_ok = b.len() >= 32 && u32_at(b, 28) == Some(crc32fast::hash(&b[0..28]));
+            if v1_ok {
+                return Err(HeaderError::Version(1));
+            }
+        }
         let b = b.get(..HEADER_LEN).ok_or(HeaderError::Short)?;
         if b[0..8] != SEGMENT_MAGIC {
             return Err(HeaderError::BadMagic);
         }
-        if u32_at(b, 28) != Some(crc32fast::hash(&b[0..28])) {
+        if u32_at(b, 60) != Some(crc32fast::hash(&b[0..60])) {
             return Err(HeaderError::BadCrc);
         }
         let version = u32_at(b, 8).ok_or(HeaderError::Short)?;
         if version != FORMAT_VERSION {
             return Err(HeaderError::Version(version));
         }
+        let mut prev_head = [0u8; 32];
+        prev_head.copy_from_slice(&b[28..60]);
         Ok(Header {
             version,
             first_id: u64_at(b, 12).ok_or(HeaderError::Short)?,
             created: i64_at(b, 20).ok_or(HeaderError::Short)?,
+            prev_head,
         })
     }
 }
 
-/// Appends a frame holding `payload` to `out`.
-pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
+fn frame_crc(len: [u8; 4], tag: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(tag);
+    h.update(payload);
+    h.finalize()
+}
+
+/// Appends a frame holding `payload` with chain tag `tag` to `out`.
+pub fn encode_frame(payload: &[u8], tag: &[u8; TAG_LEN], out: &mut Vec<u8>) {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX - 1);
     let lb = len.to_le_bytes();
-    let mut h = crc32fast::Hasher::new();
-    h.update(&lb);
-    h.update(payload);
     out.extend_from_slice(&lb);
-    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(&frame_crc(lb, tag, payload).to_le_bytes());
+    out.extend_from_slice(tag);
     out.extend_from_slice(payload);
 }
 
-/// Writes the frame header for a payload already placed at
-/// `out[at + FRAME_HEADER_LEN..]`.
-pub fn seal_frame_in_place(out: &mut [u8], at: usize) {
+/// Writes the frame header (length, CRC, `tag`) for a payload already
+/// placed at `out[at + FRAME_HEADER_LEN..]`.
+pub fn seal_frame_in_place(out: &mut [u8], at: usize, tag: &[u8; TAG_LEN]) {
     let payload_len = out.len() - at - FRAME_HEADER_LEN;
     let len = u32::try_from(payload_len).unwrap_or(u32::MAX - 1);
     let lb = len.to_le_bytes();
-    let mut h = crc32fast::Hasher::new();
-    h.update(&lb);
-    h.update(&out[at + FRAME_HEADER_LEN..]);
+    let crc = frame_crc(lb, tag, &out[at + FRAME_HEADER_LEN..]);
     out[at..at + 4].copy_from_slice(&lb);
-    out[at + 4..at + 8].copy_from_slice(&h.finalize().to_le_bytes());
+    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    out[at + 8..at + FRAME_HEADER_LEN].copy_from_slice(tag);
 }
 
 /// What is found at a position in a segment.
@@ -146,6 +170,9 @@ pub enum FrameRead<'a> {
     Frame {
         /// The payload bytes.
         payload: &'a [u8],
+        /// The chain tag stored in the frame (checked by the CRC, not
+        /// against the chain: that is the caller's job).
+        tag: [u8; TAG_LEN],
         /// Offset just past the frame.
         next: usize,
     },
@@ -180,13 +207,20 @@ pub fn read_frame(buf: &[u8], pos: usize) -> FrameRead<'_> {
     let Some(payload) = buf.get(start..end) else {
         return FrameRead::Incomplete;
     };
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len.to_le_bytes());
-    h.update(payload);
-    if h.finalize() != crc {
+    let Some(tag) = buf
+        .get(pos + 8..start)
+        .and_then(|t| <[u8; TAG_LEN]>::try_from(t).ok())
+    else {
+        return FrameRead::Incomplete;
+    };
+    if frame_crc(len.to_le_bytes(), &tag, payload) != crc {
         return FrameRead::BadCrc;
     }
-    FrameRead::Frame { payload, next: end }
+    FrameRead::Frame {
+        payload,
+        tag,
+        next: end,
+    }
 }
 
 /// The seal footer.
@@ -204,6 +238,9 @@ pub struct Footer {
     pub body_len: u64,
     /// CRC32 of the body.
     pub body_crc: u32,
+    /// The chain head after the last frame (the header's `prev_head` when
+    /// there is none).
+    pub head: Head,
 }
 
 impl Footer {
@@ -223,8 +260,9 @@ impl Footer {
         b[32..40].copy_from_slice(&self.max_time.to_le_bytes());
         b[40..48].copy_from_slice(&self.body_len.to_le_bytes());
         b[48..52].copy_from_slice(&self.body_crc.to_le_bytes());
-        let crc = crc32fast::hash(&b[0..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b[52..84].copy_from_slice(&self.head);
+        let crc = crc32fast::hash(&b[0..92]);
+        b[92..96].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -234,10 +272,12 @@ impl Footer {
         if b.len() != FOOTER_LEN
             || u32_at(b, 0)? != FOOTER_MARKER
             || b[4..8] != FOOTER_MAGIC
-            || u32_at(b, 60)? != crc32fast::hash(&b[0..60])
+            || u32_at(b, 92)? != crc32fast::hash(&b[0..92])
         {
             return None;
         }
+        let mut head = [0u8; 32];
+        head.copy_from_slice(&b[52..84]);
         let f = Footer {
             first_id: u64_at(b, 8)?,
             count: u64_at(b, 16)?,
@@ -245,6 +285,7 @@ impl Footer {
             max_time: i64_at(b, 32)?,
             body_len: u64_at(b, 40)?,
             body_crc: u32_at(b, 48)?,
+            head,
         };
         // Numbers no segment can have are damage (and arithmetic on them,
         // `body_len + FOOTER_LEN` or `first_id + count`, must not overflow).
@@ -279,23 +320,36 @@ mod tests {
             version: FORMAT_VERSION,
             first_id: 42,
             created: 7,
+            prev_head: [3; 32],
         };
         let mut b = h.encode();
         assert_eq!(Header::decode(&b), Ok(h));
         b[13] ^= 1;
         assert_eq!(Header::decode(&b), Err(HeaderError::BadCrc));
         assert_eq!(Header::decode(&b[..10]), Err(HeaderError::Short));
+        // A version-1 header names its version.
+        let mut v1 = [0u8; 32];
+        v1[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&v1[0..28]);
+        v1[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Header::decode(&v1), Err(HeaderError::Version(1)));
     }
 
     #[test]
     fn frames_and_limits() {
         let mut buf = Vec::new();
-        encode_frame(b"hello", &mut buf);
-        encode_frame(b"world!", &mut buf);
-        let FrameRead::Frame { payload, next } = read_frame(&buf, 0) else {
+        encode_frame(b"hello", &[1; 8], &mut buf);
+        encode_frame(b"world!", &[2; 8], &mut buf);
+        let FrameRead::Frame { payload, tag, next } = read_frame(&buf, 0) else {
             panic!("no frame")
         };
         assert_eq!(payload, b"hello");
+        assert_eq!(tag, [1; 8]);
+        // The CRC covers the tag.
+        let mut t = buf.clone();
+        t[9] ^= 1;
+        assert_eq!(read_frame(&t, 0), FrameRead::BadCrc);
         assert!(matches!(
             read_frame(&buf, next),
             FrameRead::Frame {
@@ -307,11 +361,11 @@ mod tests {
             assert_eq!(read_frame(&buf[..cut], next), FrameRead::Incomplete);
         }
         let mut bad = buf.clone();
-        bad[next + 9] ^= 0x40;
+        bad[next + FRAME_HEADER_LEN + 1] ^= 0x40;
         assert_eq!(read_frame(&bad, next), FrameRead::BadCrc);
-        let huge = [0xfe, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+        let huge = [0xfe, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(read_frame(&huge, 0), FrameRead::BadLength(0xffff_fffe));
-        let marker = [0xff; 8];
+        let marker = [0xff; 16];
         assert_eq!(read_frame(&marker, 0), FrameRead::Footer);
     }
 
@@ -324,6 +378,7 @@ mod tests {
             max_time: 99,
             body_len: 1234,
             body_crc: 5,
+            head: [9; 32],
         };
         let mut b = f.encode();
         assert_eq!(Footer::decode(&b), Some(f));

@@ -337,6 +337,7 @@ impl Index {
             footer: Some(f),
             map: None,
             created: seg.created,
+            prev_head: seg.prev_head,
         };
         self.segment_index(&sealed).map(Some)
     }

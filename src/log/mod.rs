@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 
 use crate::config::{Durability, Options};
 use crate::error::{Error, Result};
+use crate::format::chain::{Head, GENESIS};
 use crate::format::codec::StoredRecord;
 use crate::format::layout::{
     parse_segment_file_name, segment_file_name, Footer, Header, FOOTER_LEN, FORMAT_VERSION,
@@ -347,6 +348,7 @@ impl Log {
                     f.tier,
                     opts.verify_sealed_on_open,
                 )?;
+                check_continues(segments.last(), &s.path, s.first_id, &s.prev_head)?;
                 expect = s.last_id().unwrap_or(expect - 1) + 1;
                 segments.push(Arc::new(s));
                 continue;
@@ -357,6 +359,20 @@ impl Log {
                 .map_err(|e| Error::io("open", &f.path, e))?;
             let flen = file.len().map_err(|e| Error::io("stat", &f.path, e))?;
             if flen < crate::format::layout::HEADER_LEN as u64 && f.tier == Tier::Live {
+                // Unless it is a whole header of another format version
+                // (version 1 headers were 32 bytes): that is refused by name.
+                let mut head = vec![0u8; flen as usize];
+                if file.read_exact_at(&mut head, 0).is_ok() {
+                    if let Err(crate::format::layout::HeaderError::Version(v)) =
+                        Header::decode(&head)
+                    {
+                        return Err(Error::UnsupportedVersion {
+                            path: f.path,
+                            found: v,
+                            supported: FORMAT_VERSION,
+                        });
+                    }
+                }
                 // Created but its header never reached the disk: it held no records.
                 drop(file);
                 storage
@@ -383,6 +399,15 @@ impl Log {
             }
             let buf = read_whole(&f.path, &file)?;
             let w = walk(&buf, f.first_id, |_, _| {});
+            if let (true, Some((pos, why))) = (w.tampered, &w.stop) {
+                return Err(corrupt(
+                    &f.path,
+                    *pos as u64,
+                    Some(f.first_id + w.offsets.len() as u64),
+                    format!("{why}; refusing to open (verify reports the details)"),
+                ));
+            }
+            check_continues(segments.last(), &f.path, f.first_id, &header.prev_head)?;
             if let Some(footer) = w.footer {
                 drop(buf);
                 let s = Segment::open_sealed(
@@ -430,6 +455,7 @@ impl Log {
                     footer: None,
                     map: None,
                     created: header.created,
+                    prev_head: header.prev_head,
                 },
                 buf,
             ));
@@ -457,7 +483,18 @@ impl Log {
                 w.recovered_len = buf.len() as u64;
                 w
             }
-            None => Writer::create(&*storage, &seg_dir, expect)?,
+            None => {
+                // The new active segment continues the chain of the last
+                // sealed one (or starts it).
+                let prev_head = match segments.last().and_then(|s| s.footer) {
+                    Some(f) => f.head,
+                    None if expect <= 1 => GENESIS,
+                    None => {
+                        crate::tamper::read_horizon_head(&*storage, &dir, expect).unwrap_or(GENESIS)
+                    }
+                };
+                Writer::create(&*storage, &seg_dir, expect, prev_head)?
+            }
         };
         writer.recovered_len = writer.len;
         let active_seg = writer.active.clone();
@@ -574,6 +611,7 @@ impl Log {
                         footer: s.footer,
                         map: s.map.clone(),
                         created: s.created,
+                        prev_head: s.prev_head,
                     }));
                     moved.push(s.first_id);
                 }
@@ -596,7 +634,15 @@ impl Log {
     /// Deletes whole sealed segments, oldest first, while their newest
     /// record is older than `cutoff` (a prefix of the log, so ids stay
     /// gap-free above the new horizon). Returns the segments deleted.
-    pub fn retain(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+    ///
+    /// `horizon` is called (before anything changes) with the first id
+    /// kept, the chain head before it and the last id removed, to record
+    /// the signed retention horizon; if it fails nothing is deleted.
+    pub fn retain(
+        &self,
+        cutoff: Timestamp,
+        horizon: &dyn Fn(u64, Head, u64) -> Result<()>,
+    ) -> Result<Vec<u64>> {
         let _m = lock_mutex(&self.maintenance);
         self.seal_if_old(cutoff)?;
         let snap = self.snapshot();
@@ -611,6 +657,12 @@ impl Log {
         };
         let new_horizon = last.last_id().unwrap_or(last.first_id) + 1;
         let active = snap.visible.active_first;
+        let kept_prev = snap
+            .segments
+            .iter()
+            .find(|s| s.first_id == new_horizon)
+            .map_or(last.footer.map_or(GENESIS, |f| f.head), |s| s.prev_head);
+        horizon(new_horizon, kept_prev, new_horizon - 1)?;
         // Record the horizon first: a crash after this finishes the job at open.
         state::write(
             &*self.storage,
@@ -662,6 +714,13 @@ impl Log {
             self.roll(&mut w)?;
         }
         Ok(())
+    }
+
+    /// The last id written and the chain head after it (the head the
+    /// active segment starts from when the log holds no record).
+    pub fn chain_head(&self) -> (u64, Head) {
+        let w = lock_mutex(&self.writer);
+        (w.next_id - 1, w.head)
     }
 
     /// The data directory.
@@ -773,7 +832,7 @@ pub(crate) fn interrupted_seal(buf: &[u8], first_id: u64, next_first: u64) -> Op
         None => true,
         Some((pos, _)) => valid_frame_after(buf, *pos).is_none(),
     };
-    if !tail_ok || first_id + count != next_first || count == 0 {
+    if w.tampered || !tail_ok || first_id + count != next_first || count == 0 {
         return None;
     }
     Some(Footer {
@@ -783,6 +842,7 @@ pub(crate) fn interrupted_seal(buf: &[u8], first_id: u64, next_first: u64) -> Op
         max_time,
         body_len: w.end as u64,
         body_crc: crc32fast::hash(buf.get(..w.end).unwrap_or(buf)),
+        head: w.head,
     })
 }
 
@@ -791,6 +851,7 @@ pub(crate) fn create_segment(
     storage: &dyn Storage,
     seg_dir: &Path,
     first_id: u64,
+    prev_head: Head,
 ) -> Result<Segment> {
     let path = seg_dir.join(segment_file_name(first_id));
     if storage.exists(&path) {
@@ -807,6 +868,7 @@ pub(crate) fn create_segment(
         version: FORMAT_VERSION,
         first_id,
         created,
+        prev_head,
     }
     .encode();
     // The op names matter: the writer stops for good on "fsync" and
@@ -832,5 +894,45 @@ pub(crate) fn create_segment(
         footer: None,
         map: None,
         created,
+        prev_head,
     })
+}
+
+/// Checks that a segment whose header says `prev_head` continues the
+/// chain of the segment before it (`prev`: its footer's head), or starts
+/// the log's chain (id 1: zeros). The first segment after a retention
+/// horizon is checked by `verify` against the signed horizon.
+fn check_continues(
+    prev: Option<&Arc<Segment>>,
+    path: &Path,
+    first_id: u64,
+    prev_head: &Head,
+) -> Result<()> {
+    let (want, what) = match prev {
+        Some(p) => match p.footer {
+            Some(f) => (
+                f.head,
+                format!(
+                    "the chain head of the previous segment {} (ids {}..={})",
+                    p.path.display(),
+                    f.first_id,
+                    f.last_id()
+                ),
+            ),
+            None => return Ok(()),
+        },
+        None if first_id == 1 => (GENESIS, "the start of the log (zeros)".to_string()),
+        None => return Ok(()),
+    };
+    if *prev_head == want {
+        return Ok(());
+    }
+    Err(corrupt(
+        path,
+        28,
+        Some(first_id),
+        format!(
+            "the segment's prev_head does not continue {what}: a segment was replaced or forged"
+        ),
+    ))
 }

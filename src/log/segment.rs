@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::format::chain::{self, Head, GENESIS};
 use crate::format::codec::StoredRecord;
 use crate::format::layout::{
     read_frame, Footer, FrameRead, Header, HeaderError, FOOTER_LEN, FRAME_HEADER_LEN, HEADER_LEN,
@@ -43,6 +44,8 @@ pub struct Segment {
     pub map: Option<MapRef>,
     /// Creation time from the header (microseconds).
     pub created: i64,
+    /// The chain head before the segment's first record (from its header).
+    pub prev_head: Head,
 }
 
 impl std::fmt::Debug for Segment {
@@ -246,62 +249,102 @@ pub(crate) struct Walk {
     pub footer: Option<Footer>,
     /// Where and why the walk stopped early, if it did.
     pub stop: Option<(usize, String)>,
+    /// The chain head after the last valid frame (the header's
+    /// `prev_head` when there is none).
+    pub head: Head,
+    /// The walk stopped at a checksummed frame whose chain tag does not
+    /// match, or at a footer whose chain head does not: deliberate
+    /// modification, never a torn write, so never truncated away.
+    pub tampered: bool,
 }
 
-/// Walks the frames of `buf` from the header on, checking CRCs, decoding
-/// each record and checking ids run from `first_id` without gaps. `visit`
-/// sees each decoded record with its offset.
+/// The chain head a segment's bytes start from: its header's
+/// `prev_head` (zeros when the header does not decode; callers check the
+/// header on their own).
+pub(crate) fn start_head(buf: &[u8]) -> Head {
+    Header::decode(buf).map_or(GENESIS, |h| h.prev_head)
+}
+
+/// Walks the frames of `buf` from the header on, checking CRCs, chain
+/// tags (from the header's `prev_head`), decoding each record and checking
+/// ids run from `first_id` without gaps. `visit` sees each decoded record
+/// with its offset.
 pub(crate) fn walk(
     buf: &[u8],
     first_id: u64,
     mut visit: impl FnMut(u32, &StoredRecord<'_>),
 ) -> Walk {
+    walk_chain(buf, first_id, start_head(buf), |off, rec, _| {
+        visit(off, rec)
+    })
+}
+
+/// [`walk`] with the chain started from `prev`, and `visit` also seeing
+/// each record's link.
+pub(crate) fn walk_chain(
+    buf: &[u8],
+    first_id: u64,
+    prev: Head,
+    mut visit: impl FnMut(u32, &StoredRecord<'_>, &Head),
+) -> Walk {
+    let mut w = Walk {
+        offsets: Vec::new(),
+        end: HEADER_LEN,
+        footer: None,
+        stop: None,
+        head: prev,
+        tampered: false,
+    };
     let mut pos = HEADER_LEN;
-    let mut offsets = Vec::new();
     let mut expect = first_id;
+    let stop = |mut w: Walk, pos: usize, why: String| {
+        w.end = pos;
+        w.stop = Some((pos, why));
+        w
+    };
     loop {
         if pos == buf.len() {
-            return Walk {
-                offsets,
-                end: pos,
-                footer: None,
-                stop: None,
-            };
+            w.end = pos;
+            return w;
         }
         match read_frame(buf, pos) {
-            FrameRead::Frame { payload, next } => {
-                let rec = match StoredRecord::decode(payload) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Walk {
-                            offsets,
-                            end: pos,
-                            footer: None,
-                            stop: Some((pos, format!("record does not decode: {e}"))),
+            FrameRead::Frame { payload, tag, next } => {
+                let link = chain::link(&w.head, payload);
+                let rec = StoredRecord::decode(payload);
+                if chain::tag_of(&link) != tag {
+                    let what = match &rec {
+                        Ok(r) if r.id != expect => {
+                            format!(" (it holds id {} where id {expect} was expected)", r.id)
                         }
-                    }
+                        _ => String::new(),
+                    };
+                    w.tampered = true;
+                    return stop(
+                        w,
+                        pos,
+                        format!("chain tag mismatch at record id {expect}{what}: a record was changed, inserted, deleted or reordered here"),
+                    );
+                }
+                let rec = match rec {
+                    Ok(r) => r,
+                    Err(e) => return stop(w, pos, format!("record does not decode: {e}")),
                 };
                 if rec.id != expect {
-                    return Walk {
-                        offsets,
-                        end: pos,
-                        footer: None,
-                        stop: Some((
-                            pos,
-                            format!("record id {} where id {expect} was expected", rec.id),
-                        )),
-                    };
+                    return stop(
+                        w,
+                        pos,
+                        format!(
+                            "ids are not contiguous: record id {} where id {expect} was expected",
+                            rec.id
+                        ),
+                    );
                 }
                 let Ok(off) = u32::try_from(pos) else {
-                    return Walk {
-                        offsets,
-                        end: pos,
-                        footer: None,
-                        stop: Some((pos, "frame beyond 4 GiB".into())),
-                    };
+                    return stop(w, pos, "frame beyond 4 GiB".into());
                 };
-                visit(off, &rec);
-                offsets.push(off);
+                visit(off, &rec, &link);
+                w.head = link;
+                w.offsets.push(off);
                 expect += 1;
                 pos = next;
             }
@@ -310,57 +353,34 @@ pub(crate) fn walk(
                 return match f {
                     Some(f)
                         if f.body_len == pos as u64
-                            && f.count == offsets.len() as u64
+                            && f.count == w.offsets.len() as u64
                             && f.first_id == first_id =>
                     {
-                        Walk {
-                            offsets,
-                            end: pos,
-                            footer: Some(f),
-                            stop: None,
+                        if f.head != w.head {
+                            w.tampered = true;
+                            return stop(
+                                w,
+                                pos,
+                                "the chain head in the seal footer does not match the records (the segment was rewritten)".into(),
+                            );
                         }
+                        w.end = pos;
+                        w.footer = Some(f);
+                        w
                     }
-                    Some(_) => Walk {
-                        offsets,
-                        end: pos,
-                        footer: None,
-                        stop: Some((
-                            pos,
-                            "seal footer does not match the frames before it".into(),
-                        )),
-                    },
-                    None => Walk {
-                        offsets,
-                        end: pos,
-                        footer: None,
-                        stop: Some((pos, "incomplete or damaged seal footer".into())),
-                    },
+                    Some(_) => stop(
+                        w,
+                        pos,
+                        "seal footer does not match the frames before it".into(),
+                    ),
+                    None => stop(w, pos, "incomplete or damaged seal footer".into()),
                 };
             }
-            FrameRead::Incomplete => {
-                return Walk {
-                    offsets,
-                    end: pos,
-                    footer: None,
-                    stop: Some((pos, "incomplete frame".into())),
-                }
-            }
+            FrameRead::Incomplete => return stop(w, pos, "incomplete frame".into()),
             FrameRead::BadLength(l) => {
-                return Walk {
-                    offsets,
-                    end: pos,
-                    footer: None,
-                    stop: Some((pos, format!("frame length {l} is outside 1..=1 MiB"))),
-                }
+                return stop(w, pos, format!("frame length {l} is outside 1..=1 MiB"))
             }
-            FrameRead::BadCrc => {
-                return Walk {
-                    offsets,
-                    end: pos,
-                    footer: None,
-                    stop: Some((pos, "frame checksum mismatch".into())),
-                }
-            }
+            FrameRead::BadCrc => return stop(w, pos, "frame checksum mismatch".into()),
         }
     }
 }
@@ -543,6 +563,7 @@ impl Segment {
             footer: Some(footer),
             map,
             created: header.created,
+            prev_head: header.prev_head,
         })
     }
 }

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::segment::{read_header, valid_frame_after, walk, MapRef};
+use super::segment::{read_header, valid_frame_after, walk_chain, MapRef};
 use super::{state, Snapshot, ARCHIVE_DIR, SEGMENTS_DIR};
 use crate::error::{Error, Result};
+use crate::format::chain::{to_hex, Head, GENESIS};
 use crate::format::layout::{parse_segment_file_name, segment_file_name, HEADER_LEN};
 use crate::storage::{FileRef, Storage};
+use crate::tamper::{self, Checkpoint, CheckpointReport};
+use ed25519_dalek::VerifyingKey;
 
 /// Where the log is damaged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -52,6 +55,10 @@ pub struct VerifyReport {
     pub damage: Option<Damage>,
     /// Remarks that are not damage (a torn tail that open would truncate).
     pub notes: Vec<String>,
+    /// The chain head after the last record checked (hex; the head the
+    /// log starts from when it holds none). `None` when damage stopped
+    /// the walk.
+    pub chain_head: Option<String>,
 }
 
 impl VerifyReport {
@@ -70,8 +77,126 @@ struct Item {
     limit: Option<u64>,
 }
 
-fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
-    let mut rep = VerifyReport::default();
+/// Where the chain starts: the head before the first record kept.
+pub(crate) struct ChainStart {
+    /// The expected `prev_head` of the first segment (`None`: cannot be
+    /// checked, for example when no horizon vouches for it).
+    head: Option<Head>,
+    /// Damage found before any segment (missing oldest records, a bad
+    /// horizon): (the first id affected, why).
+    damage: Option<(u64, String)>,
+    /// Remarks.
+    notes: Vec<String>,
+    /// What the first segment's `prev_head` is compared with, in words.
+    what: &'static str,
+}
+
+impl ChainStart {
+    /// The start a log that begins at `first` has with nothing else known.
+    fn plain(first: u64) -> ChainStart {
+        ChainStart {
+            head: (first <= 1).then_some(GENESIS),
+            damage: None,
+            notes: Vec::new(),
+            what: "the start of the log (32 zero bytes)",
+        }
+    }
+}
+
+/// Works out where the chain of the log in `dir`, whose oldest record
+/// kept is `first`, starts: id 1 starts from zeros; a later first id needs
+/// a signed retention horizon (`horizon.json`) whose signature checks
+/// under `trusted` (else the data directory's `checkpoint.pub`).
+pub(crate) fn chain_start(
+    storage: &dyn Storage,
+    dir: &Path,
+    first: u64,
+    trusted: Option<&VerifyingKey>,
+) -> Result<ChainStart> {
+    let mut start = ChainStart::plain(first);
+    if first <= 1 {
+        return Ok(start);
+    }
+    start.what = "the chain head recorded in the signed retention horizon";
+    let missing = |why: String| Some((1, why));
+    let h = match tamper::read_horizon(storage, dir) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            start.damage = missing(format!(
+                "the log starts at id {first}: records 1..={} are missing and no retention horizon ({}) vouches for their removal",
+                first - 1,
+                tamper::HORIZON_FILE
+            ));
+            return Ok(start);
+        }
+        Err(e) => {
+            start.damage = missing(format!("the retention horizon cannot be read: {e}"));
+            return Ok(start);
+        }
+    };
+    let key = match trusted {
+        Some(k) => Some(*k),
+        None => tamper::dir_public_key(storage, dir)?,
+    };
+    let Some(key) = key else {
+        start.damage = missing(format!(
+            "the log starts at id {first} and its retention horizon cannot be checked: no public key ({} is missing; give the trusted one, e.g. verify --public-key FILE)",
+            tamper::PUBLIC_KEY_FILE
+        ));
+        return Ok(start);
+    };
+    if let Err(why) = h.check_signature(&key) {
+        start.damage = missing(format!(
+            "the log starts at id {first} but its retention horizon is not valid: {why}"
+        ));
+        return Ok(start);
+    }
+    match h.first_id.cmp(&first) {
+        std::cmp::Ordering::Equal => start.head = h.head(),
+        std::cmp::Ordering::Greater => start.notes.push(format!(
+            "the retention horizon starts at id {} but segments from id {first} are still present (an interrupted retention; opening the log finishes it)",
+            h.first_id
+        )),
+        std::cmp::Ordering::Less => {
+            start.damage = Some((
+                h.first_id,
+                format!(
+                    "records {}..={} are missing: the signed retention horizon says the log starts at id {}",
+                    h.first_id,
+                    first - 1,
+                    h.first_id
+                ),
+            ))
+        }
+    }
+    Ok(start)
+}
+
+fn check(
+    items: Vec<Item>,
+    horizon: u64,
+    start: ChainStart,
+    head_at: Option<u64>,
+) -> Result<(VerifyReport, Option<Head>)> {
+    let mut rep = VerifyReport {
+        notes: start.notes,
+        ..VerifyReport::default()
+    };
+    if let Some((id, why)) = start.damage {
+        rep.damage = Some(Damage {
+            segment: items.first().map(|i| i.path.clone()).unwrap_or_default(),
+            offset: 0,
+            id: Some(id),
+            reason: why,
+        });
+        return Ok((rep, None));
+    }
+    let mut chain = start.head;
+    let mut captured = match (head_at, chain) {
+        (Some(at), Some(h)) if at + 1 == horizon => Some(h),
+        _ => None,
+    };
+    let mut prev_desc = start.what.to_string();
     let mut expect = horizon;
     let n = items.len();
     let firsts: Vec<u64> = items.iter().map(|it| it.first_id).collect();
@@ -96,7 +221,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                     it.first_id.saturating_sub(1)
                 ),
             );
-            return Ok(rep);
+            return Ok((rep, None));
         }
         // As open does: a live last segment whose header never reached the
         // disk (a crash right after it was created) holds no record; open
@@ -116,7 +241,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
             Ok(h) => h,
             Err(Error::Corrupt { offset, reason, .. }) => {
                 damage(&mut rep, offset, Some(expect), reason);
-                return Ok(rep);
+                return Ok((rep, None));
             }
             Err(e) => return Err(e),
         };
@@ -130,7 +255,18 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                     header.first_id, it.first_id
                 ),
             );
-            return Ok(rep);
+            return Ok((rep, None));
+        }
+        if chain.is_some_and(|w| w != header.prev_head) {
+            damage(
+                &mut rep,
+                28,
+                Some(it.first_id),
+                format!(
+                    "the segment's prev_head does not continue {prev_desc}: this segment (or the one before it) was replaced or forged"
+                ),
+            );
+            return Ok((rep, None));
         }
         let owned;
         let mut bytes: &[u8] = match &it.map {
@@ -146,7 +282,20 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 .unwrap_or(bytes);
         }
         rep.bytes += bytes.len() as u64;
-        let w = walk(bytes, it.first_id, |_, _| {});
+        let w = walk_chain(bytes, it.first_id, header.prev_head, |_, rec, link| {
+            if head_at == Some(rec.id) {
+                captured = Some(*link);
+            }
+        });
+        if let (true, Some((pos, why))) = (w.tampered, &w.stop) {
+            damage(
+                &mut rep,
+                *pos as u64,
+                Some(it.first_id + w.offsets.len() as u64),
+                why.clone(),
+            );
+            return Ok((rep, None));
+        }
         rep.records += w.offsets.len() as u64;
         let next = it.first_id + w.offsets.len() as u64;
         if let Some(f) = w.footer {
@@ -157,7 +306,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                     Some(it.first_id),
                     "segment checksum in the seal footer does not match its bytes".into(),
                 );
-                return Ok(rep);
+                return Ok((rep, None));
             }
         } else if let Some(seal) = firsts
             .get(i + 1)
@@ -184,7 +333,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                     None => String::new(),
                 };
                 damage(&mut rep, pos as u64, Some(next), format!("{why}{tail}"));
-                return Ok(rep);
+                return Ok((rep, None));
             }
         } else if !is_last {
             damage(
@@ -193,7 +342,7 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 Some(next),
                 "segment is not sealed but is not the last one (truncated?)".into(),
             );
-            return Ok(rep);
+            return Ok((rep, None));
         }
         if w.offsets.is_empty() && !is_last && w.footer.is_some_and(|f| f.count > 0) {
             damage(
@@ -202,21 +351,27 @@ fn check(items: Vec<Item>, horizon: u64) -> Result<VerifyReport> {
                 Some(next),
                 "sealed segment holds no frames".into(),
             );
-            return Ok(rep);
+            return Ok((rep, None));
         }
         if !w.offsets.is_empty() {
             rep.first_id.get_or_insert(it.first_id);
             rep.last_id = Some(next - 1);
         }
         expect = next;
+        chain = Some(w.head);
+        prev_desc = format!(
+            "the chain head of the previous segment {} (ids {}..={})",
+            it.path.display(),
+            it.first_id,
+            next.saturating_sub(1)
+        );
     }
-    Ok(rep)
+    rep.chain_head = chain.map(|h| to_hex(&h));
+    Ok((rep, captured))
 }
 
-/// Verifies the log of an open engine under a snapshot.
-pub fn verify_snapshot(snap: &Snapshot) -> Result<VerifyReport> {
-    let items = snap
-        .segments
+fn snapshot_items(snap: &Snapshot) -> Vec<Item> {
+    snap.segments
         .iter()
         .map(|s| Item {
             path: s.path.clone(),
@@ -229,13 +384,49 @@ pub fn verify_snapshot(snap: &Snapshot) -> Result<VerifyReport> {
                 Some(snap.limit_of(s))
             },
         })
-        .collect();
-    check(items, snap.horizon)
+        .collect()
+}
+
+/// Verifies the log of an open engine under a snapshot. The chain is
+/// checked from the start of the log when it starts at id 1; the first
+/// segment after a retention horizon is not checked against the signed
+/// horizon (use [`verify_snapshot_in`]).
+pub fn verify_snapshot(snap: &Snapshot) -> Result<VerifyReport> {
+    let start = ChainStart::plain(snap.horizon);
+    Ok(check(snapshot_items(snap), snap.horizon, start, None)?.0)
+}
+
+/// Verifies the log of an open engine under a snapshot, with the chain
+/// started from the signed retention horizon of `dir` (checked under
+/// `trusted`, else the directory's public key). Also returns the chain
+/// head after record `head_at`, when asked and reached.
+pub fn verify_snapshot_in(
+    snap: &Snapshot,
+    storage: &dyn Storage,
+    dir: &Path,
+    trusted: Option<&VerifyingKey>,
+    head_at: Option<u64>,
+) -> Result<(VerifyReport, Option<Head>)> {
+    let start = chain_start(storage, dir, snap.horizon, trusted)?;
+    check(snapshot_items(snap), snap.horizon, start, head_at)
 }
 
 /// Verifies the log in `dir` without opening the engine (works on a log
 /// that would refuse to open, and on one in use by another process).
 pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
+    Ok(verify_dir_with(storage, dir, None, None)?.0)
+}
+
+/// [`verify_dir`] with the retention horizon checked under `trusted`
+/// (else the directory's public key), also returning the chain head after
+/// record `head_at` when asked and reached. The third value is the
+/// log's first kept id (the retention horizon).
+pub fn verify_dir_with(
+    storage: &dyn Storage,
+    dir: &Path,
+    trusted: Option<&VerifyingKey>,
+    head_at: Option<u64>,
+) -> Result<(VerifyReport, Option<Head>, u64)> {
     if !storage.exists(dir) {
         return Err(Error::NoDataDir {
             path: dir.to_path_buf(),
@@ -285,7 +476,8 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             limit: None,
         });
     }
-    let mut rep = check(items, horizon)?;
+    let start = chain_start(storage, dir, horizon, trusted)?;
+    let (mut rep, at) = check(items, horizon, start, head_at)?;
     rep.notes.splice(0..0, notes);
     // As at open: STATE names the active segment, so a deleted active
     // segment (the newest records) does not pass for a shorter log.
@@ -301,5 +493,75 @@ pub fn verify_dir(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
             });
         }
     }
-    Ok(rep)
+    Ok((rep, at, horizon))
+}
+
+/// Judges a checkpoint against a verification of the log: the
+/// signature under `trusted`, the log still holding `last_id`, the chain
+/// head there (`head_at`, from the verification) equal to the signed one,
+/// and the checkpoint not older than the retention horizon (`first_kept`).
+pub fn judge_checkpoint(
+    rep: &VerifyReport,
+    head_at: Option<Head>,
+    first_kept: u64,
+    cp: &Checkpoint,
+    trusted: &VerifyingKey,
+) -> CheckpointReport {
+    let problem = (|| {
+        cp.check_signature(trusted)?;
+        let want = cp.head().map_err(|e| e.to_string())?;
+        if let Some(d) = &rep.damage {
+            return Err(format!("the log is damaged, so it cannot be shown to extend the checkpoint: {d}"));
+        }
+        if cp.last_id == 0 {
+            return Ok(());
+        }
+        if cp.last_id + 1 < first_kept {
+            return Err(format!(
+                "checkpoint covers up to id {} but retention removed records through id {}: it cannot be proved beyond the retention horizon",
+                cp.last_id,
+                first_kept - 1
+            ));
+        }
+        let log_last = rep.last_id.unwrap_or(first_kept.saturating_sub(1));
+        if log_last < cp.last_id {
+            return Err(format!(
+                "checkpoint covers up to id {}, log ends at id {log_last}: the newest records were removed (truncation)",
+                cp.last_id
+            ));
+        }
+        match head_at {
+            Some(h) if h == want => Ok(()),
+            Some(h) => Err(format!(
+                "the chain head at id {} is {} but the checkpoint signed {}: records up to id {} were rewritten",
+                cp.last_id,
+                to_hex(&h),
+                cp.chain_head,
+                cp.last_id
+            )),
+            None => Err(format!(
+                "the chain head at id {} could not be recomputed (the start of the chain is not vouched for)",
+                cp.last_id
+            )),
+        }
+    })()
+    .err();
+    CheckpointReport {
+        checkpoint_last_id: cp.last_id,
+        log_last_id: rep.last_id,
+        problem,
+    }
+}
+
+/// Verifies the log in `dir` (as [`verify_dir`]) and judges `cp` against
+/// it under the `trusted` public key.
+pub fn verify_checkpoint_dir(
+    storage: &dyn Storage,
+    dir: &Path,
+    cp: &Checkpoint,
+    trusted: &VerifyingKey,
+) -> Result<(VerifyReport, CheckpointReport)> {
+    let (rep, at, first) = verify_dir_with(storage, dir, Some(trusted), Some(cp.last_id))?;
+    let judged = judge_checkpoint(&rep, at, first, cp, trusted);
+    Ok((rep, judged))
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::{create_segment, lock_mutex, segment::Segment, Log};
 use crate::config::Durability;
 use crate::error::{Error, Result};
+use crate::format::chain::{self, Head};
 use crate::format::codec::{self, StoredRecord};
 use crate::format::layout::{seal_frame_in_place, Footer, FRAME_HEADER_LEN};
 use crate::record::NewRecord;
@@ -34,6 +35,9 @@ pub(crate) struct Writer {
     pub count: u64,
     pub min_time: i64,
     pub max_time: i64,
+    /// The chain head after the last record written (the active
+    /// segment's `prev_head` when it holds none).
+    pub head: Head,
     hasher: crc32fast::Hasher,
     pub failed: Option<String>,
     buf: Vec<u8>,
@@ -44,7 +48,9 @@ impl Writer {
     pub fn resume(seg: Segment, buf: &[u8]) -> Writer {
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(buf);
+        let head = seg.prev_head;
         let mut w = Writer {
+            head,
             len: buf.len() as u64,
             recovered_len: buf.len() as u64,
             next_id: seg.first_id,
@@ -56,11 +62,16 @@ impl Writer {
             buf: Vec::new(),
             active: Arc::new(seg),
         };
-        super::segment::walk(buf, w.active.first_id, |_, rec| {
-            w.count += 1;
-            w.min_time = w.min_time.min(rec.time);
-            w.max_time = w.max_time.max(rec.time);
+        let (mut count, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+        let walked = super::segment::walk_chain(buf, w.active.first_id, head, |_, rec, _| {
+            count += 1;
+            lo = lo.min(rec.time);
+            hi = hi.max(rec.time);
         });
+        w.count = count;
+        w.min_time = lo;
+        w.max_time = hi;
+        w.head = walked.head;
         w.next_id = w.active.first_id + w.count;
         w
     }
@@ -70,12 +81,14 @@ impl Writer {
         storage: &dyn crate::storage::Storage,
         seg_dir: &std::path::Path,
         first_id: u64,
+        prev_head: Head,
     ) -> Result<Writer> {
-        let seg = create_segment(storage, seg_dir, first_id)?;
+        let seg = create_segment(storage, seg_dir, first_id, prev_head)?;
         let header = crate::format::layout::Header {
             version: crate::format::layout::FORMAT_VERSION,
             first_id,
             created: seg.created,
+            prev_head,
         }
         .encode();
         let mut hasher = crc32fast::Hasher::new();
@@ -87,6 +100,7 @@ impl Writer {
             count: 0,
             min_time: i64::MAX,
             max_time: i64::MIN,
+            head: prev_head,
             hasher,
             failed: None,
             buf: Vec::new(),
@@ -155,6 +169,9 @@ impl Log {
             let n = records.len() as u64;
             let seg = w.active.first_id;
             let (mut lo, mut hi) = (w.min_time, w.max_time);
+            // The chain head advances in a local: a batch that is not
+            // written leaves the writer's head where it was.
+            let mut head = w.head;
             // Encode and index in one pass; the index is taken back if the
             // batch is not written after all.
             let encoded = {
@@ -169,8 +186,10 @@ impl Log {
                         res = Err(e);
                         break;
                     }
-                    // The frame just encoded is the tail of `buf`.
-                    seal_frame_in_place(&mut buf[..], at);
+                    // The frame just encoded is the tail of `buf`: hash its
+                    // payload where it lies (no copy, no allocation).
+                    head = chain::link(&head, &buf[at + FRAME_HEADER_LEN..]);
+                    seal_frame_in_place(&mut buf[..], at, &chain::tag_of(&head));
                     if w.len + buf.len() as u64 > u64::from(u32::MAX) || buf.len() > MAX_BATCH_BYTES
                     {
                         res = Err(Error::invalid(
@@ -204,6 +223,7 @@ impl Log {
                 return Err(Error::io("append to", &w.active.path, e));
             }
             w.hasher.update(&buf);
+            w.head = head;
             w.min_time = lo;
             w.max_time = hi;
             w.len += buf.len() as u64;
@@ -319,6 +339,7 @@ impl Log {
             max_time: if w.count > 0 { w.max_time } else { 0 },
             body_len: w.len,
             body_crc: w.hasher.clone().finalize(),
+            head: w.head,
         };
         let old = w.active.clone();
         if let Err(e) = old.file.write_all_at(&footer.encode(), w.len) {
@@ -346,7 +367,7 @@ impl Log {
                 return Err(Error::WriterFailed { reason });
             }
         }
-        let new = match create_segment(&*self.storage, &self.seg_dir, w.next_id) {
+        let new = match create_segment(&*self.storage, &self.seg_dir, w.next_id, w.head) {
             Ok(n) => n,
             Err(e) => {
                 // Unseal: the footer goes and the segment stays active.
@@ -371,6 +392,7 @@ impl Log {
             footer: Some(footer),
             map,
             created: old.created,
+            prev_head: old.prev_head,
         });
         let header_len = new
             .file

@@ -19,6 +19,7 @@
 //! | GET, POST | `/api/json/audit/list`, `/api/json/audit/list/` | Enswitch `audit/list` |
 //! | GET, POST | `/platform_api/<Cmd>`, `/platform_api` (+ `cmd`) | Voximplant methods |
 //! | POST | `/api/v1/records` | NDJSON ingestion |
+//! | GET | `/api/v1/checkpoint` | a fresh signed checkpoint (role `owner`) |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -343,6 +344,7 @@ pub fn router(state: AppState) -> Router {
         .route("/platform_api/{*cmd}", get(platform_api).post(platform_api))
         .route("/api/v1/records", post(ingest_records))
         .route("/api/v1/customers", post(set_customers))
+        .route("/api/v1/checkpoint", get(checkpoint))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
@@ -1074,6 +1076,50 @@ async fn customers_inner(
             }
         })?;
     Ok(json_response(StatusCode::OK, format!("{{\"count\":{n}}}")))
+}
+
+/// `GET /api/v1/checkpoint`: a fresh signed checkpoint of the log (see
+/// `docs/format.md`, "Tamper evidence"), for a client to store away from
+/// this machine. HTTP Basic, role `owner` (401 without valid credentials,
+/// 403 without the role).
+async fn checkpoint(State(st): State<AppState>, req: Request) -> Response {
+    let mut user = None;
+    let resp = match checkpoint_inner(&st, req, &mut user).await {
+        Ok(r) => r,
+        Err(e) => ingest_error(&e),
+    };
+    with_user(resp, user)
+}
+
+async fn checkpoint_inner(
+    st: &AppState,
+    req: Request,
+    who: &mut Option<String>,
+) -> std::result::Result<Response, IngestError> {
+    let (parts, _body) = req.into_parts();
+    let user = basic_user(st, &parts.headers, who).await?;
+    if !user.has(crate::server::users::Role::Owner) {
+        return Err(IngestError::new(
+            403,
+            "your role does not allow this: checkpoints need the owner role",
+        ));
+    }
+    let log = st.log().clone();
+    let cp = blocking(move || log.checkpoint())
+        .await
+        .map_err(|e| match e {
+            Error::Closed => IngestError::new(503, "the server is shutting down"),
+            e => {
+                tracing::error!(target: "auditlog::http", error = %e, "checkpoint failed");
+                IngestError::new(
+                    500,
+                    "the checkpoint could not be made (the server log has the details)",
+                )
+            }
+        })?;
+    let body = serde_json::to_string(&cp)
+        .map_err(|e| IngestError::new(500, format!("cannot encode the checkpoint: {e}")))?;
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// Authenticates an HTTP Basic request against the users file.

@@ -94,6 +94,15 @@ impl Storage for FsStorage {
         Ok(Arc::new(FsFile { file }))
     }
 
+    fn create_new_private(&self, path: &Path) -> io::Result<FileRef> {
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let file = o.open(path)?;
+        Ok(Arc::new(FsFile { file }))
+    }
+
     fn open_rw(&self, path: &Path) -> io::Result<FileRef> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Arc::new(FsFile { file }))

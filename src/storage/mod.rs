@@ -65,6 +65,12 @@ pub trait Storage: Send + Sync + 'static {
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
     /// Creates a new file (fails if it exists), open for reading and writing.
     fn create_new(&self, path: &Path) -> io::Result<FileRef>;
+    /// Creates a new file readable and writable by its owner only (mode
+    /// 0600 on Unix; secret keys). Layers without permissions create an
+    /// ordinary file.
+    fn create_new_private(&self, path: &Path) -> io::Result<FileRef> {
+        self.create_new(path)
+    }
     /// Opens an existing file for reading and writing.
     fn open_rw(&self, path: &Path) -> io::Result<FileRef>;
     /// Opens an existing file for reading.
@@ -86,6 +92,12 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Res
     write_atomic_steps(storage, path, bytes).map_err(|f| f.error)
 }
 
+/// [`write_atomic`] for a secret: the file is created readable by its
+/// owner only ([`Storage::create_new_private`]).
+pub fn write_atomic_private(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_inner(storage, path, bytes, true).map_err(|f| f.error)
+}
+
 /// Which step of [`write_atomic`] failed, on which path.
 pub(crate) struct AtomicWriteFailure {
     /// `remove`, `create`, `write`, `fsync`, `rename` or `fsync directory`.
@@ -101,6 +113,15 @@ pub(crate) fn write_atomic_steps(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(), AtomicWriteFailure> {
+    write_atomic_inner(storage, path, bytes, false)
+}
+
+fn write_atomic_inner(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+    private: bool,
+) -> Result<(), AtomicWriteFailure> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp_name = path
         .file_name()
@@ -115,7 +136,12 @@ pub(crate) fn write_atomic_steps(
     if storage.exists(&tmp) {
         storage.remove_file(&tmp).map_err(fail("remove", &tmp))?;
     }
-    let f = storage.create_new(&tmp).map_err(fail("create", &tmp))?;
+    let f = if private {
+        storage.create_new_private(&tmp)
+    } else {
+        storage.create_new(&tmp)
+    }
+    .map_err(fail("create", &tmp))?;
     f.write_all_at(bytes, 0).map_err(fail("write", &tmp))?;
     f.sync_data().map_err(fail("fsync", &tmp))?;
     drop(f);

@@ -90,6 +90,21 @@ impl Global {
         finish_open(self.options().open())
     }
 
+    /// Opens the log for a command that writes, signing checkpoints and
+    /// retention horizons with the key in `key` (a 32-byte Ed25519 seed,
+    /// raw or 64 hex digits) instead of the data directory's own.
+    pub fn open_rw_with_key(&self, key: Option<&Path>) -> Result<AuditLog, CliError> {
+        check_data_dir(&self.data)?;
+        let mut opts = self.options();
+        if let Some(k) = key {
+            opts = opts.checkpoint_key(auditlog::tamper::read_signing_key(
+                &auditlog::storage::fs::FsStorage,
+                k,
+            )?);
+        }
+        finish_open(opts.open())
+    }
+
     /// Opens the log for a command that only reads: a missing directory is
     /// an error, never a new empty log.
     pub fn open_ro(&self) -> Result<AuditLog, CliError> {

@@ -71,8 +71,10 @@ enum Command {
     Archive(maintenance::ArchiveArgs),
     /// Delete old segments for good (retention)
     Retain(maintenance::RetainArgs),
-    /// Check every frame of every segment; exit 1 on damage
+    /// Check every frame and the hash chain of every segment; exit 1 on damage
     Verify(maintenance::VerifyArgs),
+    /// Print a signed checkpoint (last id, chain head) to keep off the machine
+    Checkpoint(maintenance::CheckpointArgs),
     /// Throw the index away and rebuild it from the log
     Reindex(maintenance::ReindexArgs),
     /// Records, segments, bytes, time span, index and durability
@@ -98,6 +100,7 @@ fn dispatch(g: &Global, command: Command) -> Result<(), CliError> {
         Command::Archive(a) => maintenance::archive(g, a),
         Command::Retain(a) => maintenance::retain(g, a),
         Command::Verify(a) => maintenance::verify(g, a),
+        Command::Checkpoint(a) => maintenance::checkpoint(g, a),
         Command::Reindex(a) => maintenance::reindex(g, a),
         Command::Stats(a) => maintenance::stats(g, a),
         Command::HashPassword(a) => password::run(g, a),

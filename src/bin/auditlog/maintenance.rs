@@ -1,7 +1,10 @@
 //! `auditlog archive|retain|verify|reindex|stats`: looking after a log.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
+use auditlog::storage::fs::FsStorage;
+use auditlog::tamper;
 use auditlog::{AuditLog, SegmentInfo, Timestamp};
 
 use crate::common::{bytes, thousands, CliError, Global};
@@ -30,21 +33,68 @@ pub struct RetainArgs {
     /// Delete segments whose newest record is older than this.
     #[arg(long, value_name = "DURATION", value_parser = parse_cutoff)]
     older_than: Timestamp,
+    /// Sign the retention horizon with this key (a 32-byte Ed25519 seed,
+    /// raw or 64 hex digits) instead of the data directory's checkpoint.key.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 /// `verify` flags.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Reads every frame of every segment (live and archived) and checks lengths,
-checksums, seals and that ids have no gaps. It never changes anything and
-does not need to open the log, so it also checks a log that refuses to open
-or that another process is using. Exit status 1 when damage is found.
+checksums, seals, that ids have no gaps, and the SHA-256 hash chain: every
+record's tag, every segment's link to the one before it and every seal's
+chain head, from id 1 or from the signed retention horizon. It reports the
+first bad record id (a changed, inserted, deleted or reordered record shows
+up as a chain tag mismatch there). It never changes anything and does not
+need to open the log, so it also checks a log that refuses to open or that
+another process is using. Exit status 1 when damage is found.
 
-Examples:\n  auditlog verify\n  auditlog verify --json")]
+With --checkpoint FILE it also proves that the log extends that checkpoint
+(signed by `auditlog checkpoint`): the signature is valid under the trusted
+public key, the log still holds the checkpoint's last id (no truncation) and
+the chain recomputed up to it equals the signed head (no rewrite). The
+trusted key comes from --public-key FILE; without it, the data directory's
+checkpoint.pub is used, which proves nothing against someone who can write
+that disk: keep a copy of the public key elsewhere.
+
+Examples:\n  auditlog verify\n  auditlog verify --json\n  auditlog verify --checkpoint /mnt/offsite/cp.json --public-key /mnt/offsite/checkpoint.pub")]
 pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also prove that the log extends this checkpoint (JSON from `auditlog checkpoint`).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The trusted Ed25519 public key (32 raw bytes or 64 hex digits) for
+    /// the checkpoint and the retention horizon; default: the data
+    /// directory's checkpoint.pub.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+}
+
+/// `checkpoint` flags.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Makes everything appended so far durable and prints a small JSON document:
+the last id, the record count, the bytes of the log, the SHA-256 chain head
+after the last id and the time, signed with Ed25519. Keep it (and the public
+key, checkpoint.pub) away from this machine: `auditlog verify --checkpoint
+FILE --public-key FILE` later proves that the log still extends it, so that
+truncating the newest records or rewriting older ones is detected. The key
+is the data directory's checkpoint.key (generated on first use, mode 0600)
+unless --key gives another one.
+
+Examples:\n  auditlog checkpoint -o /mnt/offsite/cp-$(date +%F).json\n  auditlog checkpoint --key /secure/log.key")]
+pub struct CheckpointArgs {
+    /// Sign with this key (a 32-byte Ed25519 seed, raw or 64 hex digits)
+    /// instead of the data directory's checkpoint.key.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Write the checkpoint to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// `reindex` flags.
@@ -166,20 +216,74 @@ pub fn archive(g: &Global, a: ArchiveArgs) -> Result<(), CliError> {
 }
 
 pub fn retain(g: &Global, a: RetainArgs) -> Result<(), CliError> {
-    let log = g.open_rw()?;
+    let log = g.open_rw_with_key(a.key.as_deref())?;
     let before = log.segments();
     let gone = log.retain(a.older_than)?;
     describe(&gone, &before, "deleted", a.older_than);
     Ok(())
 }
 
+pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<(), CliError> {
+    let log = g.open_rw_with_key(a.key.as_deref())?;
+    let cp = log.checkpoint()?;
+    let mut text = serde_json::to_string_pretty(&cp)
+        .map_err(|e| CliError::runtime(format!("cannot print the checkpoint: {e}")))?;
+    text.push('\n');
+    match &a.output {
+        Some(path) => {
+            auditlog::storage::write_atomic(&FsStorage, path, text.as_bytes())
+                .map_err(|e| auditlog::Error::io("write checkpoint", path, e))?;
+            errln!(
+                "checkpoint of ids ..={} written to {} (public key {})",
+                cp.last_id,
+                path.display(),
+                cp.public_key
+            );
+        }
+        None => outln!("{}", text.trim_end()),
+    }
+    Ok(())
+}
+
 pub fn verify(g: &Global, a: VerifyArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let rep = AuditLog::verify_dir(&g.data)?;
+    let (rep, judged) = match &a.checkpoint {
+        None => match &a.public_key {
+            // The key checks the signed retention horizon.
+            Some(p) => {
+                let key = tamper::read_public_key(&FsStorage, p)?;
+                let (rep, _, _) =
+                    auditlog::log::verify::verify_dir_with(&FsStorage, &g.data, Some(&key), None)?;
+                (rep, None)
+            }
+            None => (AuditLog::verify_dir(&g.data)?, None),
+        },
+        Some(cp_path) => {
+            let cp = tamper::read_checkpoint(&FsStorage, cp_path)?;
+            let key = match &a.public_key {
+                Some(p) => tamper::read_public_key(&FsStorage, p)?,
+                None => {
+                    let p = g.data.join(tamper::PUBLIC_KEY_FILE);
+                    errln!(
+                        "caution: checking the checkpoint with {}, read from the same disk as the log: this proves nothing against someone who can write that disk (pass --public-key FILE with a copy kept elsewhere)",
+                        p.display()
+                    );
+                    tamper::read_public_key(&FsStorage, &p)?
+                }
+            };
+            let (rep, judged) = AuditLog::verify_checkpoint_dir(&g.data, &cp, &key)?;
+            (rep, Some(judged))
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     if a.json {
-        let v = serde_json::to_value(&rep)
+        let mut v = serde_json::to_value(&rep)
             .map_err(|e| CliError::runtime(format!("cannot print the report: {e}")))?;
+        if let (Some(j), Some(m)) = (&judged, v.as_object_mut()) {
+            let jv = serde_json::to_value(j)
+                .map_err(|e| CliError::runtime(format!("cannot print the report: {e}")))?;
+            m.insert("checkpoint".into(), jv);
+        }
         outln!("{v}");
     } else {
         let ids = match (rep.first_id, rep.last_id) {
@@ -197,15 +301,25 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<(), CliError> {
             outln!("note: {n}");
         }
     }
-    match &rep.damage {
-        None => {
-            if !a.json {
-                outln!("ok: no damage found");
-            }
-            Ok(())
-        }
-        Some(d) => Err(CliError::runtime(format!("damage found: {d}"))),
+    if let Some(d) = &rep.damage {
+        return Err(CliError::runtime(format!("damage found: {d}")));
     }
+    if let Some(j) = &judged {
+        if let Some(p) = &j.problem {
+            return Err(CliError::runtime(format!("checkpoint not proved: {p}")));
+        }
+    }
+    if !a.json {
+        match &judged {
+            Some(j) => outln!(
+                "ok: no damage found; the log (ids ..={}) extends the checkpoint of ids ..={}",
+                j.log_last_id.unwrap_or(0),
+                j.checkpoint_last_id
+            ),
+            None => outln!("ok: no damage found"),
+        }
+    }
+    Ok(())
 }
 
 pub fn reindex(g: &Global, _a: ReindexArgs) -> Result<(), CliError> {
