@@ -35,7 +35,7 @@ pub const INDEX_DIR: &str = "index";
 /// 4 MiB, its postings a few MiB per field once a query needs them). Kept
 /// small so that a scan of a log far larger than memory (a full export)
 /// stays flat: an evicted index is read back from sled in milliseconds.
-const CACHE_BUDGET: usize = 32 << 20;
+const CACHE_BUDGET: usize = 24 << 20;
 
 struct Cache {
     map: HashMap<u64, (Arc<SealedIndex>, u64)>,

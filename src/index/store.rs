@@ -107,7 +107,7 @@ impl Store {
             || -> std::result::Result<_, sled::Error> {
                 let db = sled::Config::new()
                     .path(&p)
-                    .cache_capacity(16 << 20)
+                    .cache_capacity(8 << 20)
                     .open()?;
                 let catalog = db.open_tree("catalog")?;
                 let blobs = db.open_tree("blobs")?;

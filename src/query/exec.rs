@@ -672,10 +672,12 @@ impl ByTime {
                 break;
             };
             let mut sc = self.ctx.candidates(&seg)?;
+            // (time, id) pairs are unique, so an unstable sort gives the same
+            // order without a stable sort's scratch copy of the candidates.
             if self.desc {
-                sc.cands.sort_by_key(|c| std::cmp::Reverse((c.time, c.id)));
+                sc.cands.sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
-                sc.cands.sort_by_key(|c| (c.time, c.id));
+                sc.cands.sort_unstable_by_key(|c| (c.time, c.id));
             }
             if sc.cands.is_empty() {
                 continue;
