@@ -8,6 +8,10 @@
 //! through the generic `export::export` over `AuditLog::query`
 //! (`ours_generic`: one `Record` per row).
 //!
+//! With the `parquet` feature (on by default) the same run also measures
+//! Parquet export (`export_parquet/ours`, into `io::sink()`) and prints the
+//! sizes of the whole dataset as CSV, as Parquet and as segment files.
+//!
 //! `cargo bench --bench export`
 
 use std::io;
@@ -58,6 +62,67 @@ fn export_csv(c: &mut Criterion) {
     g.bench_function("ours", |b| b.iter(engine));
     g.bench_function("ours_generic", |b| b.iter(ours));
     g.bench_function("sqlite", |b| b.iter(theirs));
+    g.finish();
+
+    #[cfg(feature = "parquet")]
+    export_parquet(c, &fx, n);
+}
+
+/// Counts the bytes written through it.
+#[cfg(feature = "parquet")]
+struct Counter(u64);
+
+#[cfg(feature = "parquet")]
+impl io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "parquet")]
+fn export_parquet(c: &mut Criterion, fx: &auditlog::bench::harness::Fixture, n: u64) {
+    use auditlog::export::Format;
+    let size = |opts: &ExportOptions| {
+        let mut w = Counter(0);
+        let rows = fx
+            .log
+            .export(&Query::new(), &mut w, opts, &mut |_| {})
+            .expect("export");
+        assert_eq!(rows, n);
+        w.0
+    };
+    let csv = size(&ExportOptions::csv());
+    let parquet = size(&ExportOptions::new().format(Format::Parquet));
+    let st = fx.log.stats().expect("stats");
+    let segments = st.live_bytes + st.archived_bytes;
+    let per = |b: u64| b as f64 / n as f64;
+    eprintln!(
+        "sizes for {n} records: CSV {csv} B ({:.1} B/record), Parquet {parquet} B ({:.1} B/record), segment files {segments} B ({:.1} B/record)",
+        per(csv),
+        per(parquet),
+        per(segments)
+    );
+
+    let engine = || {
+        fx.log
+            .export(
+                &Query::new(),
+                io::sink(),
+                &ExportOptions::new().format(Format::Parquet),
+                &mut |_| {},
+            )
+            .expect("export")
+    };
+    let mut g = c.benchmark_group("export_parquet");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(15));
+    g.bench_function("ours", |b| b.iter(engine));
     g.finish();
 }
 

@@ -115,6 +115,59 @@ pub struct SegmentInfo {
     pub path: PathBuf,
 }
 
+/// What [`AuditLog::archive_with`] does besides moving segments to the
+/// archive tier. Defaults: no lake.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveOptions {
+    /// Also write the archive tier as a Hive-partitioned Parquet dataset
+    /// into this directory (`DIR/date=YYYY-MM-DD/seg-<id>.parquet`; feature
+    /// `parquet`). Defaults to none.
+    pub lake: Option<PathBuf>,
+    /// After writing the lake, remove the archived segments older than the
+    /// cutoff from the engine (through retention: the records leave the
+    /// engine for good and live on only in the lake). Needs `lake`.
+    /// Defaults to false.
+    pub lake_only: bool,
+}
+
+impl ArchiveOptions {
+    /// The defaults: archive only, no lake.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also writes the archive tier into the Parquet lake at `dir`.
+    #[must_use]
+    pub fn lake(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lake = Some(dir.into());
+        self
+    }
+
+    /// Removes the segments written to the lake from the engine afterwards.
+    #[must_use]
+    pub fn lake_only(mut self, yes: bool) -> Self {
+        self.lake_only = yes;
+        self
+    }
+}
+
+/// What [`AuditLog::archive_with`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ArchiveReport {
+    /// First ids of the segments moved to the archive tier now.
+    pub archived: Vec<u64>,
+    /// First ids of the segments written to the lake now.
+    pub lake_written: Vec<u64>,
+    /// First ids of archived segments already complete in the lake.
+    pub lake_skipped: Vec<u64>,
+    /// The lake files written now.
+    pub lake_files: Vec<PathBuf>,
+    /// Records written to the lake now.
+    pub lake_rows: u64,
+    /// First ids of the segments removed from the engine (`lake_only`).
+    pub removed: Vec<u64>,
+}
+
 /// Facts about an open log.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Stats {
@@ -331,7 +384,7 @@ impl AuditLog {
         exec::run(self.ctx(q)?)
     }
 
-    /// Writes every row of a query to `out` (CSV or NDJSON, as `opts`
+    /// Writes every row of a query to `out` (CSV, NDJSON or Parquet, as `opts`
     /// says) and returns the number of rows. Rows sorted by time or id are
     /// written straight from the log without copying them; `progress` is
     /// called with the rows written so far every
@@ -343,7 +396,7 @@ impl AuditLog {
         opts: &ExportOptions,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64> {
-        if opts.format != Format::Csv || !matches!(q.sort.field, Field::Time | Field::Id) {
+        if opts.format == Format::Ndjson || !matches!(q.sort.field, Field::Time | Field::Id) {
             return crate::export::export(self.query(q)?, out, opts, progress);
         }
         let mut w = RecordWriter::new(out, opts)?;
@@ -389,6 +442,82 @@ impl AuditLog {
         self.inner.log.archive(cutoff)
     }
 
+    /// [`AuditLog::archive`], and with [`ArchiveOptions::lake`] also
+    /// writes the archive tier into a Hive-partitioned Parquet dataset (see
+    /// [`crate::lake`]; needs the `parquet` feature).
+    ///
+    /// Every sealed segment in the archive tier after the move is written
+    /// to the lake unless it is already complete there (reruns are cheap
+    /// and idempotent). With [`ArchiveOptions::lake_only`], the archived
+    /// segments whose newest record is older than `cutoff` are then removed
+    /// from the engine through retention: like [`AuditLog::retain`] it
+    /// removes a prefix of the log (oldest first), moves the horizon past
+    /// it, and the records are gone from every query, `get` and `verify`
+    /// of the engine; the lake holds them from then on. Only segments
+    /// written to (or found complete in) the lake are removed.
+    ///
+    /// ```
+    /// use auditlog::{ArchiveOptions, AuditLog, NewRecord, Timestamp};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let log = AuditLog::open(dir.path()).unwrap();
+    /// log.append(NewRecord::new(42).action("add")).unwrap();
+    /// let r = log.archive_with(Timestamp::now(), &ArchiveOptions::new()).unwrap();
+    /// assert!(r.archived.is_empty()); // the only segment is still active
+    /// ```
+    pub fn archive_with(&self, cutoff: Timestamp, opts: &ArchiveOptions) -> Result<ArchiveReport> {
+        let mut rep = ArchiveReport::default();
+        #[cfg(not(feature = "parquet"))]
+        if opts.lake.is_some() {
+            return Err(Error::invalid(
+                "lake",
+                "writing a Parquet lake needs auditlog built with the `parquet` feature",
+            ));
+        }
+        if opts.lake_only && opts.lake.is_none() {
+            return Err(Error::invalid(
+                "lake_only",
+                "removing segments after writing them to the lake needs a lake directory",
+            ));
+        }
+        rep.archived = self.inner.log.archive(cutoff)?;
+        #[cfg(feature = "parquet")]
+        if let Some(lake) = &opts.lake {
+            let snap = self.snapshot();
+            let mut in_lake: HashSet<u64> = HashSet::new();
+            for s in snap.segments.iter() {
+                if s.tier != Tier::Archived || s.footer.is_none() {
+                    continue;
+                }
+                let done = crate::lake::write_segment(lake, s)?;
+                if done.skipped {
+                    rep.lake_skipped.push(s.first_id);
+                } else {
+                    rep.lake_written.push(s.first_id);
+                    rep.lake_rows += done.rows;
+                    rep.lake_files.extend(done.files);
+                }
+                in_lake.insert(s.first_id);
+            }
+            if opts.lake_only {
+                // The longest prefix of the log that is old enough and
+                // whose every segment is empty or safely in the lake.
+                let mut through = None;
+                for s in snap.segments.iter() {
+                    let Some(f) = s.footer else { break };
+                    let safe = f.count == 0 || in_lake.contains(&s.first_id);
+                    if !safe || f.max_time >= cutoff.as_micros() {
+                        break;
+                    }
+                    through = Some(s.first_id);
+                }
+                if let Some(through) = through {
+                    rep.removed = self.retain_through(cutoff, through)?;
+                }
+            }
+        }
+        Ok(rep)
+    }
+
     /// Deletes whole segments (oldest first) whose newest record is older
     /// than `cutoff`. Returns the first ids of the segments deleted.
     ///
@@ -397,13 +526,21 @@ impl AuditLog {
     /// before it, last id removed), so that the rest of the log still
     /// verifies.
     pub fn retain(&self, cutoff: Timestamp) -> Result<Vec<u64>> {
+        self.retain_through(cutoff, u64::MAX)
+    }
+
+    /// [`AuditLog::retain`], deleting no segment whose first id is above
+    /// `through`; the signed horizon is written the same way.
+    fn retain_through(&self, cutoff: Timestamp, through: u64) -> Result<Vec<u64>> {
         let key = self.log_key()?;
         let storage = self.inner.opts.storage.clone();
         let dir = self.inner.opts.dir.clone();
-        self.inner.log.retain(cutoff, &|first, head, through| {
-            let h = crate::tamper::Horizon::sign(&key, first, &head, through);
-            crate::tamper::write_horizon(&*storage, &dir, &h)
-        })
+        self.inner
+            .log
+            .retain_through(cutoff, through, &|first, head, last_removed| {
+                let h = crate::tamper::Horizon::sign(&key, first, &head, last_removed);
+                crate::tamper::write_horizon(&*storage, &dir, &h)
+            })
     }
 
     /// Walks every frame of every segment, recomputing the hash chain;

@@ -44,6 +44,8 @@ pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod index;
+#[cfg(feature = "parquet")]
+pub mod lake;
 pub mod log;
 #[cfg(feature = "cli")]
 pub mod password;
@@ -62,7 +64,7 @@ pub mod bench;
 
 pub use config::{Durability, Options};
 pub use customers::CustomerTree;
-pub use db::{AuditLog, RecordRange, SegmentInfo, Stats};
+pub use db::{ArchiveOptions, ArchiveReport, AuditLog, RecordRange, SegmentInfo, Stats};
 pub use error::{Error, Result};
 pub use log::verify::{Damage, VerifyReport};
 pub use query::{Field, MatchMode, Predicate, Query, Scope};

@@ -1030,6 +1030,75 @@ fn download(url: &str, tok: &str, id: u64, gzip: bool) -> reqwest::blocking::Res
     req.send().unwrap()
 }
 
+/// `GetAuditLogAsync` with `output=parquet` (an extension): the report is
+/// Parquet, listed as such, and downloaded as stored with the Parquet
+/// content type and no gzip, even to a client that accepts gzip.
+#[cfg(feature = "parquet")]
+#[test]
+fn voximplant_parquet_report() {
+    use auditlog::export::Format;
+    let fx = fixture(1500, 16);
+    let url = &fx.srv.url;
+    let tok = t3();
+    let (from, to) = from_to();
+    let v = vox(
+        url,
+        &tok,
+        How::PostFormPath,
+        "GetAuditLogAsync",
+        &[
+            ("from_date", &from),
+            ("to_date", &to),
+            ("output", "parquet"),
+        ],
+    );
+    assert_eq!(v["result"], 1, "{v}");
+    let id = v["history_report_id"].as_u64().unwrap();
+    wait_done(&fx.log, id, 3);
+    let v = vox(
+        url,
+        &tok,
+        How::GetCmd,
+        "GetHistoryReports",
+        &[("history_report_id", &id.to_string())],
+    );
+    let rep = &v["result"][0];
+    assert_eq!(rep["format"], "parquet");
+    assert_eq!(rep["file_name"], format!("audit_{id}.parquet"));
+    assert_eq!(rep["filters"]["output"], "parquet");
+    let q = Query::new()
+        .with_range(Some(ts(ALL_TIME)), Some(ts(BASE_S + 30 * 86_400)))
+        .with_scope(Scope::Own(3))
+        .with_sort(Field::Time, false);
+    let mut want = Vec::new();
+    export(
+        reference(&fx.all, &fx.tree, &q).into_iter().map(Ok),
+        &mut want,
+        &ExportOptions::new().format(Format::Parquet),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(rep["file_size"], want.len());
+    for gzip in [false, true] {
+        let r = download(url, &tok, id, gzip);
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.apache.parquet"
+        );
+        assert!(r.headers().get("content-encoding").is_none());
+        let body = r.bytes().unwrap();
+        assert!(
+            body.as_ref() == want.as_slice(),
+            "downloaded Parquet differs from a direct export of the same rows"
+        );
+    }
+    assert_eq!(
+        vox_code(url, &tok, "GetAuditLogAsync", &[("output", "xml")]),
+        105
+    );
+}
+
 #[test]
 fn voximplant_report_flow_and_tenant_isolation() {
     let fx = fixture(2500, 15);

@@ -1,4 +1,5 @@
-//! Streaming export of query results to CSV (RFC 4180) and NDJSON (SPEC
+//! Streaming export of query results to CSV (RFC 4180), NDJSON and, with
+//! the `parquet` feature, Apache Parquet (SPEC
 //! section 4).
 //!
 //! Owns the byte layout of exported rows: the native and Voximplant CSV
@@ -7,10 +8,12 @@
 //! failures to [`Error::Io`]. It consumes any iterator of
 //! `Result<Record>` and writes to any [`std::io::Write`].
 //!
-//! It must never hold more than one row in memory (exports stream), never
-//! read storage or plan queries (the caller hands it the rows), and never
-//! swallow an error: an error from the row iterator stops the export and is
-//! returned, and a failed write names what was being written and where.
+//! It must never hold more than one row in memory (exports stream; Parquet,
+//! being columnar, holds one bounded batch and one row group: see
+//! `PARQUET_ROW_GROUP_ROWS`), never read storage or plan queries (the
+//! caller hands it the rows), and never swallow an error: an error from the
+//! row iterator stops the export and is returned, and a failed write names
+//! what was being written and where.
 //!
 //! # Buffering
 //!
@@ -45,6 +48,8 @@
 
 mod csv;
 mod ndjson;
+#[cfg(feature = "parquet")]
+mod parquet;
 pub(crate) mod timefmt;
 
 use std::fmt;
@@ -57,6 +62,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::query::model::RecordView;
 use crate::record::Record;
+
+#[cfg(feature = "parquet")]
+pub use self::parquet::{
+    schema as parquet_schema, BATCH_ROWS as PARQUET_BATCH_ROWS,
+    CONTENT_TYPE as PARQUET_CONTENT_TYPE, ROW_GROUP_ROWS as PARQUET_ROW_GROUP_ROWS,
+    ZSTD_LEVEL as PARQUET_ZSTD_LEVEL,
+};
 
 /// How many bytes the writers buffer before handing them to the caller's
 /// writer (256 KiB).
@@ -106,6 +118,12 @@ pub enum Format {
     Csv,
     /// One native JSON record ([`Record::to_json`]) per line, `\n` line ends.
     Ndjson,
+    /// Apache Parquet (feature `parquet`): the native columns typed (see
+    /// [`parquet_schema`]), zstd-compressed row groups of
+    /// [`PARQUET_ROW_GROUP_ROWS`] rows. [`Layout`], the header and
+    /// neutralisation do not apply.
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 impl Format {
@@ -114,7 +132,30 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Ndjson => "ndjson",
+            #[cfg(feature = "parquet")]
+            Format::Parquet => "parquet",
         }
+    }
+
+    /// The usual file name extension (`csv`, `ndjson`, `parquet`).
+    pub fn extension(self) -> &'static str {
+        self.name()
+    }
+
+    /// The MIME type of the output (`text/csv`, `application/x-ndjson`,
+    /// `application/vnd.apache.parquet`).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv",
+            Format::Ndjson => "application/x-ndjson",
+            #[cfg(feature = "parquet")]
+            Format::Parquet => PARQUET_CONTENT_TYPE,
+        }
+    }
+
+    /// Whether the output is binary (not for a terminal).
+    pub fn is_binary(self) -> bool {
+        self.name() == "parquet"
     }
 }
 
@@ -130,9 +171,23 @@ impl FromStr for Format {
         match s {
             "csv" => Ok(Format::Csv),
             "ndjson" => Ok(Format::Ndjson),
+            #[cfg(feature = "parquet")]
+            "parquet" => Ok(Format::Parquet),
+            #[cfg(not(feature = "parquet"))]
+            "parquet" => Err(Error::invalid(
+                "format",
+                "Parquet output needs auditlog built with the `parquet` feature",
+            )),
             _ => Err(Error::invalid(
                 "format",
-                format!("unknown export format {s:?} (expected csv or ndjson)"),
+                format!(
+                    "unknown export format {s:?} (expected {})",
+                    if cfg!(feature = "parquet") {
+                        "csv, ndjson or parquet"
+                    } else {
+                        "csv or ndjson"
+                    }
+                ),
             )),
         }
     }
@@ -320,6 +375,8 @@ pub struct RecordWriter<W: Write> {
 enum Inner<W: Write> {
     Csv(Box<csv::CsvOut<W>>),
     Ndjson(ndjson::NdjsonOut<W>),
+    #[cfg(feature = "parquet")]
+    Parquet(Box<parquet::ParquetOut<W>>),
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -328,6 +385,8 @@ impl<W: Write> RecordWriter<W> {
         let inner = match opts.format {
             Format::Csv => Inner::Csv(Box::new(csv::CsvOut::new(out, opts)?)),
             Format::Ndjson => Inner::Ndjson(ndjson::NdjsonOut::new(out, opts)),
+            #[cfg(feature = "parquet")]
+            Format::Parquet => Inner::Parquet(Box::new(parquet::ParquetOut::new(out, opts)?)),
         };
         Ok(RecordWriter { inner, rows: 0 })
     }
@@ -343,6 +402,8 @@ impl<W: Write> RecordWriter<W> {
         match &mut self.inner {
             Inner::Csv(w) => w.write(r)?,
             Inner::Ndjson(w) => w.write(&r.to_owned_record()?)?,
+            #[cfg(feature = "parquet")]
+            Inner::Parquet(w) => w.write(r)?,
         }
         self.rows += 1;
         Ok(())
@@ -353,12 +414,15 @@ impl<W: Write> RecordWriter<W> {
         self.rows
     }
 
-    /// Writes out everything buffered, flushes the caller's writer and
-    /// returns it.
+    /// Writes out everything buffered (for Parquet: the last row group and
+    /// the footer), flushes the caller's writer and returns it. A Parquet
+    /// export that is dropped without `finish` is not a valid file.
     pub fn finish(self) -> Result<W> {
         match self.inner {
             Inner::Csv(w) => w.finish(),
             Inner::Ndjson(w) => w.finish(),
+            #[cfg(feature = "parquet")]
+            Inner::Parquet(w) => w.finish(),
         }
     }
 }

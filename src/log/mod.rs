@@ -643,13 +643,27 @@ impl Log {
         cutoff: Timestamp,
         horizon: &dyn Fn(u64, Head, u64) -> Result<()>,
     ) -> Result<Vec<u64>> {
+        self.retain_through(cutoff, u64::MAX, horizon)
+    }
+
+    /// [`Log::retain`], but deleting no segment whose first id is above
+    /// `through` (the lake's `--lake-only` removes exactly the segments it
+    /// has written out, and nothing sealed after it looked).
+    pub fn retain_through(
+        &self,
+        cutoff: Timestamp,
+        through: u64,
+        horizon: &dyn Fn(u64, Head, u64) -> Result<()>,
+    ) -> Result<Vec<u64>> {
         let _m = lock_mutex(&self.maintenance);
         self.seal_if_old(cutoff)?;
         let snap = self.snapshot();
         let doomed: Vec<Arc<Segment>> = snap
             .segments
             .iter()
-            .take_while(|s| s.footer.is_some_and(|f| f.max_time < cutoff.as_micros()))
+            .take_while(|s| {
+                s.first_id <= through && s.footer.is_some_and(|f| f.max_time < cutoff.as_micros())
+            })
             .cloned()
             .collect();
         let Some(last) = doomed.last() else {

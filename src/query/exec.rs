@@ -675,7 +675,8 @@ impl ByTime {
             // (time, id) pairs are unique, so an unstable sort gives the same
             // order without a stable sort's scratch copy of the candidates.
             if self.desc {
-                sc.cands.sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
+                sc.cands
+                    .sort_unstable_by_key(|c| std::cmp::Reverse((c.time, c.id)));
             } else {
                 sc.cands.sort_unstable_by_key(|c| (c.time, c.id));
             }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Report, ReportState};
 use crate::error::{Error, Result};
+use crate::export::Format;
 
 /// The catalogue file.
 pub(crate) const CATALOG: &str = "catalog.json";
@@ -45,14 +46,41 @@ struct FileIn {
     reports: Vec<Report>,
 }
 
-/// The finished file of report `id`.
-pub(crate) fn file_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id}.csv.gz"))
+/// The file name suffix of a finished report in `format`.
+fn suffix(format: Format) -> &'static str {
+    match format {
+        Format::Csv | Format::Ndjson => "csv.gz",
+        #[cfg(feature = "parquet")]
+        Format::Parquet => "parquet",
+    }
+}
+
+/// Every suffix a finished report file may have (CSV first).
+const SUFFIXES: [&str; 2] = ["csv.gz", "parquet"];
+
+/// The finished file of report `id` (`<id>.csv.gz`, or `<id>.parquet` for
+/// a Parquet report).
+pub(crate) fn file_path(dir: &Path, id: u64, format: Format) -> PathBuf {
+    dir.join(format!("{id}.{}", suffix(format)))
 }
 
 /// The file of report `id` while it is written.
-pub(crate) fn tmp_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id}.csv.gz.tmp"))
+pub(crate) fn tmp_path(dir: &Path, id: u64, format: Format) -> PathBuf {
+    dir.join(format!("{id}.{}.tmp", suffix(format)))
+}
+
+/// Every path report `id` may have a file under, finished or not, in any
+/// format (for removal when the format is not at hand).
+pub(crate) fn all_paths(dir: &Path, id: u64) -> Vec<PathBuf> {
+    SUFFIXES
+        .iter()
+        .flat_map(|s| {
+            [
+                dir.join(format!("{id}.{s}")),
+                dir.join(format!("{id}.{s}.tmp")),
+            ]
+        })
+        .collect()
 }
 
 /// Fsyncs a directory so that renames and removals in it are durable.
@@ -163,13 +191,19 @@ fn classify(name: &str) -> Kind {
             .then(|| stem.parse::<u64>().ok())
             .flatten()
     };
-    if let Some(stem) = name.strip_suffix(".csv.gz.tmp") {
-        if let Some(id) = id(stem) {
-            return Kind::Tmp(id);
-        }
-    } else if let Some(stem) = name.strip_suffix(".csv.gz") {
-        if let Some(id) = id(stem) {
-            return Kind::Final(id);
+    for suffix in SUFFIXES {
+        if let Some(stem) = name
+            .strip_suffix(".tmp")
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.strip_suffix('.'))
+        {
+            if let Some(id) = id(stem) {
+                return Kind::Tmp(id);
+            }
+        } else if let Some(stem) = name.strip_suffix(suffix).and_then(|n| n.strip_suffix('.')) {
+            if let Some(id) = id(stem) {
+                return Kind::Final(id);
+            }
         }
     }
     Kind::Other

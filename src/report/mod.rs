@@ -21,9 +21,11 @@
 //!
 //! - `catalog.json`: every report with its query, state and counters
 //!   (written as `catalog.json.tmp`, fsynced, renamed, directory fsynced);
-//! - `<id>.csv.gz`: the finished report of id `<id>`;
-//! - `<id>.csv.gz.tmp`: a report being written (never served; removed when
-//!   the pool opens).
+//! - `<id>.csv.gz`: the finished CSV report of id `<id>`;
+//! - `<id>.parquet`: the finished Parquet report of id `<id>` (feature
+//!   `parquet`; stored as it is, Parquet being compressed already);
+//! - `<id>.csv.gz.tmp`, `<id>.parquet.tmp`: a report being written (never
+//!   served; removed when the pool opens).
 //!
 //! # Recovery
 //!
@@ -46,7 +48,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::export::Layout;
+use crate::export::{Format, Layout};
 use crate::query::Query;
 use crate::record::Record;
 use crate::time::Timestamp;
@@ -55,7 +57,8 @@ pub use pool::Reports;
 
 /// The `history_type` of every report this module writes.
 pub const HISTORY_TYPE: &str = "audit";
-/// The `format` of every report this module writes.
+/// The `format` of a CSV report (the default; Parquet reports say
+/// `parquet`).
 pub const REPORT_FORMAT: &str = "csv";
 
 /// Where report rows come from; the engine implements it over the log.
@@ -113,17 +116,21 @@ pub struct Report {
     pub history_type: String,
     /// When the report was created.
     pub created: Timestamp,
-    /// Always [`REPORT_FORMAT`] (`csv`).
+    /// The file format: [`REPORT_FORMAT`] (`csv`, the default) or
+    /// `parquet`.
     pub format: String,
     /// When the file was completed (only when done).
     #[serde(default)]
     pub completed: Option<Timestamp>,
-    /// The name a client should save the CSV under (`audit_<id>.csv`).
+    /// The name a client should save the file under (`audit_<id>.csv`,
+    /// `audit_<id>.parquet`).
     pub file_name: String,
-    /// The size of the CSV, uncompressed, in bytes (only when done).
+    /// The size of the CSV, uncompressed, in bytes (only when done; for
+    /// Parquet the size of the file).
     #[serde(default)]
     pub file_size: Option<u64>,
-    /// The size of the stored gzip file, in bytes (only when done).
+    /// The size of the stored gzip file, in bytes (only when done; for
+    /// Parquet the size of the file).
     #[serde(default)]
     pub download_size: Option<u64>,
     /// How many downloads were started.
@@ -163,6 +170,13 @@ fn yes() -> bool {
 }
 
 impl Report {
+    /// The report's file format, from [`Report::format`]. An error when
+    /// this build cannot write or serve it (a `parquet` report read by a
+    /// build without the `parquet` feature).
+    pub fn file_format(&self) -> Result<Format> {
+        self.format.parse()
+    }
+
     /// The report as a Voximplant `HistoryReportType` object: `completed`,
     /// `file_size` and `download_size` only when completed,
     /// `last_downloaded` only after a download; times as
@@ -218,6 +232,11 @@ pub struct NewReport {
     pub header: bool,
     /// Whether formula-like cells are neutralised. Defaults to true.
     pub neutralize: bool,
+    /// The file format: [`Format::Csv`] (gzip-stored CSV) or, with the
+    /// `parquet` feature, `Format::Parquet` (the native columns typed;
+    /// layout, header and neutralisation do not apply). NDJSON is not a
+    /// report format. Defaults to CSV.
+    pub format: Format,
 }
 
 impl NewReport {
@@ -230,7 +249,15 @@ impl NewReport {
             layout: Layout::Voximplant,
             header: true,
             neutralize: true,
+            format: Format::Csv,
         }
+    }
+
+    /// Sets the file format. Defaults to [`Format::Csv`].
+    #[must_use]
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// Sets the stored request parameters. Defaults to `{}`.

@@ -22,13 +22,13 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use super::catalog::{self, file_path, remove_quietly, sync_dir, tmp_path, Catalog};
+use super::catalog::{self, all_paths, file_path, remove_quietly, sync_dir, tmp_path, Catalog};
 use super::{
     store_until, Customers, Download, DownloadEncoding, NewReport, Report, ReportFilter,
-    ReportPage, ReportSource, ReportState, ReportsConfig, HISTORY_TYPE, REPORT_FORMAT,
+    ReportPage, ReportSource, ReportState, ReportsConfig, HISTORY_TYPE,
 };
 use crate::error::{Error, Result};
-use crate::export::{export, ExportOptions, Layout};
+use crate::export::{export, ExportOptions, Format, Layout};
 use crate::query::Query;
 use crate::time::Timestamp;
 
@@ -92,6 +92,7 @@ struct State {
 
 /// What a worker needs to write one report.
 struct Job {
+    format: Format,
     query: Query,
     layout: Layout,
     header: bool,
@@ -176,10 +177,22 @@ impl Shared {
             if r.state != ReportState::Pending {
                 return;
             }
+            let format = match r.file_format() {
+                Ok(f) => f,
+                Err(e) => {
+                    r.state = ReportState::Failed {
+                        reason: e.to_string(),
+                    };
+                    self.persist_or_warn(&st);
+                    self.changed.notify_all();
+                    return;
+                }
+            };
             r.state = ReportState::Running;
             r.rows_done = 0;
             r.rows_total = None;
             let job = Job {
+                format,
                 query: r.query.clone(),
                 layout: r.layout,
                 header: r.header,
@@ -190,7 +203,7 @@ impl Shared {
             job
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| self.write_file(id, &job)));
-        let tmp = tmp_path(&self.dir, id);
+        let tmp = tmp_path(&self.dir, id, job.format);
         let mut st = self.lock();
         let result = match outcome {
             Ok(r) => r,
@@ -211,7 +224,7 @@ impl Shared {
                 }
                 None => {
                     // Purged while it was written.
-                    if let Err(e) = remove_quietly(&file_path(&self.dir, id)) {
+                    if let Err(e) = remove_quietly(&file_path(&self.dir, id, job.format)) {
                         log::warn!("{e}");
                     }
                 }
@@ -246,7 +259,8 @@ impl Shared {
         }
     }
 
-    /// Writes `<id>.csv.gz.tmp`, fsyncs it and renames it to `<id>.csv.gz`.
+    /// Writes `<id>.csv.gz.tmp` (or `<id>.parquet.tmp`), fsyncs it and
+    /// renames it to `<id>.csv.gz` (`<id>.parquet`).
     fn write_file(&self, id: u64, job: &Job) -> Result<Written> {
         let total = self.source.count(&job.query)?;
         if let Some(r) = self.lock().cat.reports.get_mut(&id) {
@@ -261,8 +275,31 @@ impl Shared {
                 r
             }
         });
-        let tmp = tmp_path(&self.dir, id);
+        let tmp = tmp_path(&self.dir, id, job.format);
         let file = File::create(&tmp).map_err(|e| Error::io("create report file", &tmp, e))?;
+        #[cfg(feature = "parquet")]
+        if job.format == Format::Parquet {
+            let mut out = Counting {
+                inner: file,
+                count: 0,
+            };
+            let opts = ExportOptions::new()
+                .format(Format::Parquet)
+                .destination(&tmp);
+            let n = export(rows, &mut out, &opts, &mut |n| self.set_progress(id, n))?;
+            out.inner
+                .sync_all()
+                .map_err(|e| Error::io("fsync report file", &tmp, e))?;
+            drop(out.inner);
+            let dst = file_path(&self.dir, id, job.format);
+            fs::rename(&tmp, &dst).map_err(|e| Error::io("rename report file", &tmp, e))?;
+            sync_dir(&self.dir)?;
+            return Ok(Written {
+                rows: n,
+                file_size: out.count,
+                download_size: out.count,
+            });
+        }
         let mut gz = GzEncoder::new(
             Counting {
                 inner: file,
@@ -290,7 +327,7 @@ impl Shared {
             .sync_all()
             .map_err(|e| Error::io("fsync report file", &tmp, e))?;
         drop(counted);
-        let dst = file_path(&self.dir, id);
+        let dst = file_path(&self.dir, id, job.format);
         fs::rename(&tmp, &dst).map_err(|e| Error::io("rename report file", &tmp, e))?;
         sync_dir(&self.dir)?;
         Ok(Written {
@@ -326,7 +363,7 @@ impl Shared {
         // The catalogue no longer names them; a file that cannot be removed
         // now is swept on the next open.
         for id in &expired {
-            for p in [file_path(&self.dir, *id), tmp_path(&self.dir, *id)] {
+            for p in all_paths(&self.dir, *id) {
                 if let Err(e) = remove_quietly(&p) {
                     log::warn!("{e}");
                 }
@@ -407,14 +444,19 @@ impl Reports {
                         }
                     }
                 }
-                ReportState::Completed => {
-                    let path = file_path(&dir, *id);
-                    if !path.is_file() {
+                ReportState::Completed => match r.file_format().map(|f| file_path(&dir, *id, f)) {
+                    Err(e) => {
+                        r.state = ReportState::Failed {
+                            reason: e.to_string(),
+                        }
+                    }
+                    Ok(path) if !path.is_file() => {
                         r.state = ReportState::Failed {
                             reason: format!("the report file {} is missing", path.display()),
-                        };
+                        }
                     }
-                }
+                    Ok(_) => {}
+                },
                 ReportState::Failed { .. } => {}
             }
         }
@@ -488,6 +530,7 @@ impl Reports {
     /// [`Reports::create`] with an explicit creation time.
     pub(crate) fn create_at(&self, req: NewReport, last_id: u64, now: Timestamp) -> Result<u64> {
         req.query.validate()?;
+        let format = report_format(req.format)?;
         let mut query = req.query;
         query.until_id = Some(query.until_id.map_or(last_id, |u| u.min(last_id)));
         let sh = &self.shared;
@@ -500,9 +543,9 @@ impl Reports {
             history_report_id: id,
             history_type: HISTORY_TYPE.to_string(),
             created: now,
-            format: REPORT_FORMAT.to_string(),
+            format: format.to_string(),
             completed: None,
-            file_name: format!("audit_{id}.csv"),
+            file_name: format!("audit_{id}.{}", format.extension()),
             file_size: None,
             download_size: None,
             download_count: 0,
@@ -590,7 +633,9 @@ impl Reports {
     }
 
     /// Opens the file of a completed report for download and counts the
-    /// download (`download_count`, `last_downloaded`).
+    /// download (`download_count`, `last_downloaded`). A Parquet report is
+    /// served as stored whatever `encoding` asks ([`Download::encoding`]
+    /// then says [`DownloadEncoding::Plain`]).
     ///
     /// [`Error::NotFound`] for an unknown id or one of another customer;
     /// [`Error::Invalid`] ("report N is not completed yet") for a pending
@@ -619,7 +664,8 @@ impl Reports {
                 ))
             }
         }
-        let path = file_path(&sh.dir, id);
+        let format = r.file_format()?;
+        let path = file_path(&sh.dir, id, format);
         // Opened under the lock, so a purge cannot delete it in between
         // (an open file stays readable after removal).
         let file = File::open(&path).map_err(|e| Error::io("open report file", &path, e))?;
@@ -631,13 +677,26 @@ impl Reports {
         let report = r.clone();
         sh.persist_or_warn(&st);
         drop(st);
-        let (reader, len): (Box<dyn Read + Send>, u64) = match encoding {
-            DownloadEncoding::Gzip => (Box::new(file), report.download_size.unwrap_or(0)),
-            DownloadEncoding::Plain => (
-                Box::new(GzDecoder::new(BufReader::with_capacity(64 * 1024, file))),
-                report.file_size.unwrap_or(0),
-            ),
-        };
+        let (reader, len, encoding): (Box<dyn Read + Send>, u64, DownloadEncoding) =
+            match (format, encoding) {
+                // Parquet is compressed already: served as stored.
+                #[cfg(feature = "parquet")]
+                (Format::Parquet, _) => (
+                    Box::new(file),
+                    report.file_size.unwrap_or(0),
+                    DownloadEncoding::Plain,
+                ),
+                (_, DownloadEncoding::Gzip) => (
+                    Box::new(file),
+                    report.download_size.unwrap_or(0),
+                    DownloadEncoding::Gzip,
+                ),
+                (_, DownloadEncoding::Plain) => (
+                    Box::new(GzDecoder::new(BufReader::with_capacity(64 * 1024, file))),
+                    report.file_size.unwrap_or(0),
+                    DownloadEncoding::Plain,
+                ),
+            };
         Ok(Download {
             report,
             encoding,
@@ -700,5 +759,17 @@ impl Reports {
 impl Drop for Reports {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// The format a new report is written in: CSV or Parquet (NDJSON is not a
+/// report format).
+fn report_format(f: Format) -> Result<Format> {
+    match f {
+        Format::Ndjson => Err(Error::invalid(
+            "format",
+            "reports are written as CSV or Parquet, not NDJSON",
+        )),
+        f => Ok(f),
     }
 }

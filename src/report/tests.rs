@@ -265,8 +265,8 @@ fn invalid_queries_are_refused_and_failing_sources_fail_the_report() {
         .download(id, &Customers::All, DownloadEncoding::Plain)
         .unwrap_err();
     assert!(e.to_string().contains("failed"), "{e}");
-    assert!(!file_path(dir.path(), id).exists());
-    assert!(!tmp_path(dir.path(), id).exists());
+    assert!(!file_path(dir.path(), id, Format::Csv).exists());
+    assert!(!tmp_path(dir.path(), id, Format::Csv).exists());
     assert!(r.to_history_report().get("completed").is_none());
 }
 
@@ -458,13 +458,13 @@ fn a_crash_while_running_is_resumed_from_scratch() {
         r["state"] = "running".into();
         r["rows_done"] = 4096.into();
     });
-    std::fs::write(tmp_path(dir.path(), id), b"half a report").unwrap();
-    std::fs::write(file_path(dir.path(), id), b"not the report").unwrap();
+    std::fs::write(tmp_path(dir.path(), id, Format::Csv), b"half a report").unwrap();
+    std::fs::write(file_path(dir.path(), id, Format::Csv), b"not the report").unwrap();
 
     let reports = open(dir.path(), src.clone(), 2);
     let r = reports.wait(id, &who, LONG).unwrap();
     assert_eq!(r.state, ReportState::Completed, "{r:?}");
-    assert!(!tmp_path(dir.path(), id).exists());
+    assert!(!tmp_path(dir.path(), id, Format::Csv).exists());
     let expect = direct_export(&*src, &r);
     assert_eq!(
         download_all(&reports, id, &who, DownloadEncoding::Plain),
@@ -504,8 +504,8 @@ fn an_orphan_tmp_file_is_never_served() {
                 300,
             )
             .unwrap();
-        std::fs::write(tmp_path(dir.path(), id), b"garbage").unwrap();
-        std::fs::write(file_path(dir.path(), id), b"garbage").unwrap();
+        std::fs::write(tmp_path(dir.path(), id, Format::Csv), b"garbage").unwrap();
+        std::fs::write(file_path(dir.path(), id, Format::Csv), b"garbage").unwrap();
         let e = reports
             .download(id, &who, DownloadEncoding::Gzip)
             .unwrap_err();
@@ -519,8 +519,8 @@ fn an_orphan_tmp_file_is_never_served() {
     };
     // Reopened (without workers): the stale files are gone, still pending.
     let reports = open(dir.path(), src.clone(), 0);
-    assert!(!tmp_path(dir.path(), id).exists());
-    assert!(!file_path(dir.path(), id).exists());
+    assert!(!tmp_path(dir.path(), id, Format::Csv).exists());
+    assert!(!file_path(dir.path(), id, Format::Csv).exists());
     assert_eq!(reports.get(id, &who).unwrap().state, ReportState::Pending);
     assert!(reports.download(id, &who, DownloadEncoding::Plain).is_err());
     drop(reports);
@@ -559,7 +559,7 @@ fn closing_mid_report_leaves_it_pending_and_the_next_open_finishes_it() {
     assert_eq!(r.state, ReportState::Running);
     assert_eq!(r.rows_total, Some(12_000));
     assert_eq!(r.rows_done, 4096);
-    assert!(tmp_path(dir.path(), id).exists());
+    assert!(tmp_path(dir.path(), id, Format::Csv).exists());
     let e = reports
         .download(id, &who, DownloadEncoding::Plain)
         .unwrap_err();
@@ -570,8 +570,8 @@ fn closing_mid_report_leaves_it_pending_and_the_next_open_finishes_it() {
     reports.close();
     let r = reports.get(id, &who).unwrap();
     assert_eq!(r.state, ReportState::Pending);
-    assert!(!tmp_path(dir.path(), id).exists());
-    assert!(!file_path(dir.path(), id).exists());
+    assert!(!tmp_path(dir.path(), id, Format::Csv).exists());
+    assert!(!file_path(dir.path(), id, Format::Csv).exists());
     assert!(matches!(
         reports.create(NewReport::new(1, Query::new()), 1),
         Err(Error::Closed)
@@ -613,18 +613,18 @@ fn expiry_deletes_the_file_and_the_entry() {
     assert!(r.state.is_completed());
     assert!(reports.wait(keep, &who, LONG).unwrap().state.is_completed());
     assert_eq!(r.store_until, "2030-01-11");
-    assert!(file_path(dir.path(), id).exists());
+    assert!(file_path(dir.path(), id, Format::Csv).exists());
 
     assert_eq!(reports.purge_expired(ts("2030-01-11 23:59:59")).unwrap(), 0);
     assert!(reports.get(id, &who).is_ok());
     assert_eq!(reports.purge_expired(ts("2030-01-12 00:00:00")).unwrap(), 1);
-    assert!(!file_path(dir.path(), id).exists());
+    assert!(!file_path(dir.path(), id, Format::Csv).exists());
     assert!(matches!(reports.get(id, &who), Err(Error::NotFound { .. })));
     assert!(matches!(
         reports.download(id, &who, DownloadEncoding::Plain),
         Err(Error::NotFound { .. })
     ));
-    assert!(file_path(dir.path(), keep).exists());
+    assert!(file_path(dir.path(), keep, Format::Csv).exists());
     drop(reports);
 
     // Opening purges by today's date: make the kept report expired long
@@ -632,7 +632,7 @@ fn expiry_deletes_the_file_and_the_entry() {
     edit_catalog(dir.path(), keep, |r| r["store_until"] = "2001-01-01".into());
     let reports = Reports::open(dir.path(), src, cfg).unwrap();
     assert_eq!(reports.list(&who, &ReportFilter::new()).total_count, 0);
-    assert!(!file_path(dir.path(), keep).exists());
+    assert!(!file_path(dir.path(), keep, Format::Csv).exists());
     // Ids are never reused.
     let next = reports
         .create(NewReport::new(1, Query::new()), 100)

@@ -855,7 +855,8 @@ async fn vox_inner(
                     NewReport::new(customer, r.query)
                         .filters(r.filters)
                         .layout(Layout::Voximplant)
-                        .header(r.with_header),
+                        .header(r.with_header)
+                        .format(r.format),
                 )
             })
             .await
@@ -911,16 +912,19 @@ async fn vox_inner(
                 e => internal_vox(&e),
             })?;
             let len = dl.len;
+            // What the body really is (a Parquet report is never gzipped).
+            let encoding = dl.encoding;
+            let content_type = match dl.report.file_format() {
+                Ok(f) if f.is_binary() => f.content_type(),
+                _ => "application/octet-stream",
+            };
             let file_name = dl.report.file_name.clone();
             let body = stream::reader_body(dl)
                 .await
                 .map_err(|e| internal_vox(&e))?;
             let mut resp = Response::new(body);
             let h = resp.headers_mut();
-            h.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
             h.insert(CONTENT_LENGTH, HeaderValue::from(len));
             h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
             if encoding == DownloadEncoding::Gzip {

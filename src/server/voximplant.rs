@@ -299,6 +299,9 @@ pub struct GetAuditLogAsync {
     pub query: Query,
     /// Whether the CSV starts with a header line (default true).
     pub with_header: bool,
+    /// The report's file format: `output=csv` (the default) or, an
+    /// extension of the API with the `parquet` feature, `output=parquet`.
+    pub format: crate::export::Format,
     /// The request parameters, normalised, for the report's `filters`.
     pub filters: Value,
 }
@@ -423,7 +426,7 @@ const HISTORY_TYPE_AUDIT: &str = "audit";
 /// `GetAuditLogAsync`, or `GetAuditLog` with `is_async=true`: every
 /// matching row unless `count` (no maximum) or `offset` are given.
 fn async_request(params: &Params, customer: u64) -> Result<GetAuditLogAsync, VoxError> {
-    output(params, "csv")?;
+    let format = report_output(params)?;
     decimal_separator(params)?;
     let (mut query, mut filters) = audit_query(params, customer)?;
     let with_header = boolean(params, "with_header")?.unwrap_or(true);
@@ -436,10 +439,11 @@ fn async_request(params: &Params, customer: u64) -> Result<GetAuditLogAsync, Vox
         filters.insert("offset".into(), Value::from(n));
     }
     filters.insert("with_header".into(), Value::Bool(with_header));
-    filters.insert("output".into(), Value::String("csv".into()));
+    filters.insert("output".into(), Value::String(format.name().into()));
     Ok(GetAuditLogAsync {
         query,
         with_header,
+        format,
         filters: Value::Object(filters),
     })
 }
@@ -507,6 +511,20 @@ fn audit_query(params: &Params, customer: u64) -> Result<(Query, Map<String, Val
     }
     filters.insert("desc_order".into(), Value::Bool(desc));
     Ok((query, filters))
+}
+
+/// The `output` of `GetAuditLogAsync`: `csv` (the default) or, with the
+/// `parquet` feature, `parquet`.
+fn report_output(params: &Params) -> Result<crate::export::Format, VoxError> {
+    use crate::export::Format;
+    match params.get_one("output")? {
+        None | Some("") => Ok(Format::Csv),
+        Some(o) if o.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
+        #[cfg(feature = "parquet")]
+        Some(o) if o.eq_ignore_ascii_case("parquet") => Ok(Format::Parquet),
+        Some(_) if cfg!(feature = "parquet") => Err(VoxError::unsupported_output("csv or parquet")),
+        Some(_) => Err(VoxError::unsupported_output("csv")),
+    }
 }
 
 fn output(params: &Params, only: &str) -> Result<(), VoxError> {
@@ -689,6 +707,25 @@ mod tests {
 
     fn code(r: Result<impl fmt::Debug, VoxError>) -> u32 {
         r.unwrap_err().code
+    }
+
+    #[test]
+    fn async_output_formats() {
+        use crate::export::Format;
+        let format = |extra: &str| match req(
+            Command::GetAuditLogAsync,
+            &format!("from_date=2018-02-01 00:00:00&to_date=2018-03-01 00:00:00{extra}"),
+        ) {
+            Ok(VoxRequest::GetAuditLogAsync(r)) => Ok(r.format),
+            Ok(_) => panic!("wrong request kind"),
+            Err(e) => Err(e.code),
+        };
+        assert_eq!(format(""), Ok(Format::Csv));
+        assert_eq!(format("&output=CSV"), Ok(Format::Csv));
+        #[cfg(feature = "parquet")]
+        assert_eq!(format("&output=parquet"), Ok(Format::Parquet));
+        assert_eq!(format("&output=json"), Err(105));
+        assert_eq!(format("&output=ndjson"), Err(105));
     }
 
     #[test]

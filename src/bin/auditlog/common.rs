@@ -463,11 +463,6 @@ impl Output {
         }
     }
 
-    /// Whether the output is a terminal.
-    pub fn is_terminal(&self) -> bool {
-        matches!(self, Output::Stdout) && io::stdout().is_terminal()
-    }
-
     /// A writer (unbuffered; callers buffer).
     pub fn writer(&mut self) -> Result<Box<dyn Write + '_>, CliError> {
         match self {

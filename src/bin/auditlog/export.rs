@@ -1,6 +1,7 @@
-//! `auditlog export`: the rows of a query to CSV or NDJSON, in a file
-//! (written atomically) or on stdout.
+//! `auditlog export`: the rows of a query to CSV, NDJSON or Parquet, in a
+//! file (written atomically) or on stdout (not Parquet on a terminal).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ Examples:
   auditlog export --customer 42 --start 2026-01-01 --end 2026-02-01 -o jan-42.csv
   auditlog export --format ndjson --where action:exact:DeleteUser > deletes.ndjson
   auditlog export --layout voximplant --no-header -o vox.csv
+  auditlog export --format parquet --start 2026-01-01 -o 2026.parquet
 
 With -o FILE the export is written to FILE.tmp and renamed to FILE only once
 complete, so a failed export never leaves a half-written FILE. CSV is RFC
@@ -22,7 +24,11 @@ complete, so a failed export never leaves a half-written FILE. CSV is RFC
 with = + - @, tab or CR) get a leading ' unless --no-neutralize is given.
 Native columns: id,time,customer,person,source,action,object,object_id,name,
 field,old,new,refs,args,result (refs joined by ;). NDJSON is one native
-JSON record per line.";
+JSON record per line. Parquet (zstd, row groups of 262,144 rows) has the
+same columns typed: id and customer UInt64, time Timestamp(us, UTC), the
+text fields UTF-8, refs a list of strings, args and result JSON text (null
+when absent); --layout, --no-header and --no-neutralize do not apply, and
+it is never written to a terminal.";
 
 /// `export` flags.
 #[derive(clap::Args, Debug)]
@@ -48,7 +54,8 @@ pub struct Args {
     #[arg(long)]
     no_neutralize: bool,
 
-    /// Write to FILE instead of stdout (`-`: stdout).
+    /// Write to FILE instead of stdout (`-`: stdout). Written to FILE.tmp
+    /// and renamed once complete.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -60,6 +67,9 @@ pub enum ExportFormat {
     Csv,
     /// One native JSON record per line.
     Ndjson,
+    /// Apache Parquet, typed columns, zstd (needs a file or a pipe).
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 /// CSV layouts.
@@ -82,14 +92,23 @@ impl From<LayoutArg> for Layout {
 
 pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     let q = args.query.to_query()?;
+    let format = match args.format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Ndjson => Format::Ndjson,
+        #[cfg(feature = "parquet")]
+        ExportFormat::Parquet => Format::Parquet,
+    };
+    let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
+    if format.is_binary() && to_stdout && std::io::stdout().is_terminal() {
+        return Err(CliError::usage(format!(
+            "refusing to write {format} (binary) to a terminal; use --output FILE or a pipe"
+        )));
+    }
     let log = g.open_ro()?;
     let mut out = Output::open(args.output.as_deref())?;
     let name = out.name();
     let opts = ExportOptions::new()
-        .format(match args.format {
-            ExportFormat::Csv => Format::Csv,
-            ExportFormat::Ndjson => Format::Ndjson,
-        })
+        .format(format)
         .layout(args.layout.into())
         .header(!args.no_header)
         .neutralize(!args.no_neutralize)

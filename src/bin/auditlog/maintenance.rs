@@ -19,11 +19,21 @@ the segment age bound (a day) and all its records are older than the cutoff.";
 
 /// `archive` flags.
 #[derive(clap::Args, Debug)]
-#[command(after_help = format!("{CUTOFF_HELP}\n\nArchived records stay readable by queries that ask for them (list --archive).\n\nExamples:\n  auditlog archive --older-than 90d\n  auditlog archive --older-than 2026-01-01"))]
+#[command(after_help = format!("{CUTOFF_HELP}\n\nArchived records stay readable by queries that ask for them (list --archive).\n\nExamples:\n  auditlog archive --older-than 90d\n  auditlog archive --older-than 2026-01-01\n  auditlog archive --older-than 90d --lake /srv/lake\n  auditlog archive --older-than 365d --lake /srv/lake --lake-only\n\nWith --lake DIR every archived segment is also written as Parquet into a\nHive-partitioned dataset DIR/date=YYYY-MM-DD/seg-<first id>.parquet (one file\nper segment and UTC date; files already there are skipped, so reruns are\ncheap). With --lake-only the archived segments older than the cutoff are\nthen removed from the engine through retention: their records are gone from\nlist, export, reports and the servers, and live on only in the lake."))]
 pub struct ArchiveArgs {
     /// Archive segments whose newest record is older than this.
     #[arg(long, value_name = "DURATION", value_parser = parse_cutoff)]
     older_than: Timestamp,
+
+    /// Also write the archive tier as Parquet into this Hive-partitioned
+    /// dataset directory.
+    #[arg(long, value_name = "DIR")]
+    lake: Option<std::path::PathBuf>,
+
+    /// After writing the lake, remove the archived segments older than the
+    /// cutoff from the engine (the records then live only in the lake).
+    #[arg(long, requires = "lake")]
+    lake_only: bool,
 }
 
 /// `retain` flags.
@@ -210,8 +220,34 @@ fn describe(moved: &[u64], before: &[SegmentInfo], verb: &str, cutoff: Timestamp
 pub fn archive(g: &Global, a: ArchiveArgs) -> Result<(), CliError> {
     let log = g.open_rw()?;
     let before = log.segments();
-    let moved = log.archive(a.older_than)?;
-    describe(&moved, &before, "archived", a.older_than);
+    let opts = auditlog::ArchiveOptions {
+        lake: a.lake.clone(),
+        lake_only: a.lake_only,
+    };
+    let rep = log.archive_with(a.older_than, &opts)?;
+    describe(&rep.archived, &before, "archived", a.older_than);
+    if let Some(lake) = &a.lake {
+        outln!(
+            "lake {}: wrote {} segment{} ({} records, {} file{}), {} already there",
+            lake.display(),
+            rep.lake_written.len(),
+            if rep.lake_written.len() == 1 { "" } else { "s" },
+            thousands(rep.lake_rows),
+            rep.lake_files.len(),
+            if rep.lake_files.len() == 1 { "" } else { "s" },
+            rep.lake_skipped.len()
+        );
+    }
+    if a.lake_only && rep.removed.is_empty() {
+        outln!("nothing removed from the engine: no archived segment older than the cutoff is in the lake");
+    } else if a.lake_only {
+        describe(
+            &rep.removed,
+            &before,
+            "removed from the engine (kept in the lake)",
+            a.older_than,
+        );
+    }
     Ok(())
 }
 
