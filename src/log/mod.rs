@@ -32,9 +32,9 @@ use crate::format::codec::StoredRecord;
 use crate::format::layout::{
     parse_segment_file_name, segment_file_name, Footer, Header, FOOTER_LEN, FORMAT_VERSION,
 };
-use crate::storage::Storage;
+use crate::storage::{FileRef, Storage};
 use crate::time::Timestamp;
-use segment::{corrupt, read_header, read_whole, valid_frame_after, walk};
+use segment::{corrupt, read_header, read_whole, valid_frame_after, walk, walk_source, FileWindow};
 pub use segment::{Segment, Tier};
 use state::LogState;
 pub(crate) use writer::Writer;
@@ -192,6 +192,17 @@ pub fn lock_dir(opts: &Options) -> Result<Box<dyn Any + Send + Sync>> {
     })
 }
 
+/// Whether the file ends in a seal footer that names the offset it starts
+/// at (a sealed segment), judged from its last bytes alone.
+fn ends_in_footer(file: &FileRef, flen: u64) -> bool {
+    let Some(at) = flen.checked_sub(FOOTER_LEN as u64) else {
+        return false;
+    };
+    let mut tail = [0u8; FOOTER_LEN];
+    file.read_exact_at(&mut tail, at).is_ok()
+        && Footer::decode(&tail).is_some_and(|f| f.body_len == at)
+}
+
 /// Whether the last two segment files, `prev` then `last`, are what a
 /// roll cut short leaves behind: `last` holds no frame (at most a header)
 /// and `prev` is not sealed. STATE is rewritten only once a roll is done
@@ -320,7 +331,7 @@ impl Log {
         let mut expect = horizon;
         let n = found.len();
         let next_first: Vec<u64> = found.iter().map(|f| f.first_id).chain([u64::MAX]).collect();
-        let mut active: Option<(Segment, Vec<u8>)> = None;
+        let mut active: Option<(Segment, writer::Recovered)> = None;
         let mut recreate: Option<u64> = None;
         for (i, f) in found.into_iter().enumerate() {
             if f.first_id != expect {
@@ -397,8 +408,24 @@ impl Log {
                     ),
                 ));
             }
-            let buf = read_whole(&f.path, &file)?;
-            let w = walk(&buf, f.first_id, |_, _| {});
+            // A file that ends in a seal footer is a sealed segment (the walk
+            // confirms it); any other is the active one, whose records the
+            // walk also replays into the in-memory index. The file is read
+            // through a window, never whole: it may be a full 64 MiB.
+            let sealed_tail = ends_in_footer(&file, flen);
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            let w = {
+                let mut sink =
+                    (!sealed_tail && f.tier == Tier::Live).then(|| observer.begin(f.first_id));
+                let mut win = FileWindow::new(&file, &f.path, flen)?;
+                walk_source(&mut win, f.first_id, header.prev_head, |off, rec, _| {
+                    lo = lo.min(rec.time);
+                    hi = hi.max(rec.time);
+                    if let Some(s) = sink.as_mut() {
+                        s.add(off, rec);
+                    }
+                })?
+            };
             if let (true, Some((pos, why))) = (w.tampered, &w.stop) {
                 return Err(corrupt(
                     &f.path,
@@ -409,7 +436,6 @@ impl Log {
             }
             check_continues(segments.last(), &f.path, f.first_id, &header.prev_head)?;
             if let Some(footer) = w.footer {
-                drop(buf);
                 let s = Segment::open_sealed(
                     &*storage,
                     f.path,
@@ -431,10 +457,13 @@ impl Log {
             }
             if let Some((pos, why)) = &w.stop {
                 let next_id = f.first_id + w.offsets.len() as u64;
+                // Damage is rare: only then is the whole file read, to look
+                // for valid frames after it.
+                let buf = read_whole(&f.path, &file)?;
                 if let Some(later) = valid_frame_after(&buf, *pos) {
                     return Err(corrupt(&f.path, *pos as u64, Some(next_id), format!("{why}, followed by a valid frame or seal footer at offset {later}; refusing to drop the records after the damage")));
                 }
-                let dropped = buf.len() - pos;
+                let dropped = flen - *pos as u64;
                 file.set_len(*pos as u64)
                     .map_err(|e| Error::io("truncate torn tail of", &f.path, e))?;
                 file.sync_data()
@@ -443,8 +472,13 @@ impl Log {
                 log::warn!("{msg}");
                 warnings.push(msg);
             }
-            let mut buf = buf;
-            buf.truncate(w.end);
+            let recovered = writer::Recovered {
+                end: w.end as u64,
+                count: w.offsets.len() as u64,
+                min_time: lo,
+                max_time: hi,
+                head: w.head,
+            };
             expect = f.first_id + w.offsets.len() as u64;
             active = Some((
                 Segment {
@@ -457,7 +491,7 @@ impl Log {
                     created: header.created,
                     prev_head: header.prev_head,
                 },
-                buf,
+                recovered,
             ));
         }
         if let Some(st) = st {
@@ -473,16 +507,8 @@ impl Log {
         }
 
         let mut writer = match active {
-            Some((seg, buf)) => {
-                let mut w = Writer::resume(seg, &buf);
-                // Replay the active segment into the indexes.
-                {
-                    let mut sink = observer.begin(w.active.first_id);
-                    walk(&buf, w.active.first_id, |off, rec| sink.add(off, rec));
-                }
-                w.recovered_len = buf.len() as u64;
-                w
-            }
+            // Its records were replayed into the indexes by the walk above.
+            Some((seg, recovered)) => Writer::resume(seg, &recovered)?,
             None => {
                 // The new active segment continues the chain of the last
                 // sealed one (or starts it).

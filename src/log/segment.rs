@@ -285,8 +285,90 @@ pub(crate) fn walk_chain(
     buf: &[u8],
     first_id: u64,
     prev: Head,
-    mut visit: impl FnMut(u32, &StoredRecord<'_>, &Head),
+    visit: impl FnMut(u32, &StoredRecord<'_>, &Head),
 ) -> Walk {
+    let Ok(w) = walk_source(&mut &*buf, first_id, prev, visit);
+    w
+}
+
+/// Bytes a walk reads: a whole buffer, or a file through a window.
+pub(crate) trait WalkSource {
+    /// Why the bytes could not be read (nothing, for a buffer).
+    type Err;
+    /// Length of the whole.
+    fn total(&self) -> usize;
+    /// The bytes from `pos` on: to the end, or at least one largest frame
+    /// and a footer ahead of `pos`.
+    fn at(&mut self, pos: usize) -> std::result::Result<&[u8], Self::Err>;
+}
+
+impl WalkSource for &[u8] {
+    type Err = std::convert::Infallible;
+    fn total(&self) -> usize {
+        self.len()
+    }
+    fn at(&mut self, pos: usize) -> std::result::Result<&[u8], Self::Err> {
+        Ok(self.get(pos..).unwrap_or(&[]))
+    }
+}
+
+/// A file walked front to back through a window of a few MiB, so that
+/// recovering a full 64 MiB active segment never holds it in memory.
+pub(crate) struct FileWindow<'a> {
+    file: &'a FileRef,
+    path: &'a Path,
+    len: usize,
+    base: usize,
+    buf: Vec<u8>,
+}
+
+/// Bytes a [`FileWindow`] reads at once.
+const WINDOW: usize = 4 << 20;
+/// The bytes a walk may need past a frame's start: the largest frame, or
+/// the footer.
+const LOOKAHEAD: usize = FRAME_HEADER_LEN + crate::record::MAX_RECORD_BYTES + FOOTER_LEN;
+
+impl<'a> FileWindow<'a> {
+    /// A window over the first `len` bytes of `file`.
+    pub(crate) fn new(file: &'a FileRef, path: &'a Path, len: u64) -> Result<Self> {
+        let len = usize::try_from(len).map_err(|_| corrupt(path, 0, None, "file too large"))?;
+        Ok(FileWindow {
+            file,
+            path,
+            len,
+            base: 0,
+            buf: Vec::new(),
+        })
+    }
+}
+
+impl WalkSource for FileWindow<'_> {
+    type Err = Error;
+    fn total(&self) -> usize {
+        self.len
+    }
+    fn at(&mut self, pos: usize) -> Result<&[u8]> {
+        let end = self.base + self.buf.len();
+        let covered = pos >= self.base && pos <= end;
+        if !covered || (end < self.len && end - pos < LOOKAHEAD) {
+            let n = self.len.saturating_sub(pos).min(WINDOW.max(2 * LOOKAHEAD));
+            self.buf.resize(n, 0);
+            self.file
+                .read_exact_at(&mut self.buf, pos as u64)
+                .map_err(|e| Error::io("read", self.path, e))?;
+            self.base = pos;
+        }
+        Ok(self.buf.get(pos - self.base..).unwrap_or(&[]))
+    }
+}
+
+/// [`walk_chain`] over any [`WalkSource`].
+pub(crate) fn walk_source<S: WalkSource>(
+    src: &mut S,
+    first_id: u64,
+    prev: Head,
+    mut visit: impl FnMut(u32, &StoredRecord<'_>, &Head),
+) -> std::result::Result<Walk, S::Err> {
     let mut w = Walk {
         offsets: Vec::new(),
         end: HEADER_LEN,
@@ -303,11 +385,12 @@ pub(crate) fn walk_chain(
         w
     };
     loop {
-        if pos == buf.len() {
+        if pos >= src.total() {
             w.end = pos;
-            return w;
+            return Ok(w);
         }
-        match read_frame(buf, pos) {
+        let buf = src.at(pos)?;
+        match read_frame(buf, 0) {
             FrameRead::Frame { payload, tag, next } => {
                 let link = chain::link(&w.head, payload);
                 let rec = StoredRecord::decode(payload);
@@ -319,38 +402,38 @@ pub(crate) fn walk_chain(
                         _ => String::new(),
                     };
                     w.tampered = true;
-                    return stop(
+                    return Ok(stop(
                         w,
                         pos,
                         format!("chain tag mismatch at record id {expect}{what}: a record was changed, inserted, deleted or reordered here"),
-                    );
+                    ));
                 }
                 let rec = match rec {
                     Ok(r) => r,
-                    Err(e) => return stop(w, pos, format!("record does not decode: {e}")),
+                    Err(e) => return Ok(stop(w, pos, format!("record does not decode: {e}"))),
                 };
                 if rec.id != expect {
-                    return stop(
+                    return Ok(stop(
                         w,
                         pos,
                         format!(
                             "ids are not contiguous: record id {} where id {expect} was expected",
                             rec.id
                         ),
-                    );
+                    ));
                 }
                 let Ok(off) = u32::try_from(pos) else {
-                    return stop(w, pos, "frame beyond 4 GiB".into());
+                    return Ok(stop(w, pos, "frame beyond 4 GiB".into()));
                 };
                 visit(off, &rec, &link);
                 w.head = link;
                 w.offsets.push(off);
                 expect += 1;
-                pos = next;
+                pos += next;
             }
             FrameRead::Footer => {
-                let f = buf.get(pos..).and_then(Footer::decode);
-                return match f {
+                let f = Footer::decode(buf);
+                return Ok(match f {
                     Some(f)
                         if f.body_len == pos as u64
                             && f.count == w.offsets.len() as u64
@@ -358,11 +441,11 @@ pub(crate) fn walk_chain(
                     {
                         if f.head != w.head {
                             w.tampered = true;
-                            return stop(
+                            return Ok(stop(
                                 w,
                                 pos,
                                 "the chain head in the seal footer does not match the records (the segment was rewritten)".into(),
-                            );
+                            ));
                         }
                         w.end = pos;
                         w.footer = Some(f);
@@ -374,13 +457,17 @@ pub(crate) fn walk_chain(
                         "seal footer does not match the frames before it".into(),
                     ),
                     None => stop(w, pos, "incomplete or damaged seal footer".into()),
-                };
+                });
             }
-            FrameRead::Incomplete => return stop(w, pos, "incomplete frame".into()),
+            FrameRead::Incomplete => return Ok(stop(w, pos, "incomplete frame".into())),
             FrameRead::BadLength(l) => {
-                return stop(w, pos, format!("frame length {l} is outside 1..=1 MiB"))
+                return Ok(stop(
+                    w,
+                    pos,
+                    format!("frame length {l} is outside 1..=1 MiB"),
+                ))
             }
-            FrameRead::BadCrc => return stop(w, pos, "frame checksum mismatch".into()),
+            FrameRead::BadCrc => return Ok(stop(w, pos, "frame checksum mismatch".into())),
         }
     }
 }
@@ -565,5 +652,80 @@ impl Segment {
             created: header.created,
             prev_head: header.prev_head,
         })
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use crate::storage::fs::FsStorage;
+    use crate::{Durability, NewRecord, Options};
+
+    /// Walking a file through the window gives exactly the walk of its whole
+    /// bytes, for files longer than several windows and cut anywhere,
+    /// including inside frames that straddle a window boundary.
+    #[test]
+    fn window_walk_equals_whole_walk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Options::new(dir.path())
+            .durability(Durability::Never)
+            .open()
+            .expect("open");
+        let pad = "x".repeat(700);
+        for b in 0..6u64 {
+            let recs: Vec<NewRecord> = (b * 5_000..(b + 1) * 5_000)
+                .map(|i| {
+                    NewRecord::new(i % 7)
+                        .person(format!("p{i}"))
+                        .name(&pad[..(i as usize * 37) % 700])
+                })
+                .collect();
+            log.append_batch(recs).expect("append");
+        }
+        drop(log);
+        let segs = dir.path().join("segments");
+        let mut names = std::fs::read_dir(&segs)
+            .expect("segments")
+            .map(|e| e.expect("entry").path())
+            .collect::<Vec<_>>();
+        names.sort();
+        let path = names.last().expect("a segment").clone();
+        let whole = std::fs::read(&path).expect("read");
+        assert!(whole.len() > 2 * WINDOW + LOOKAHEAD, "{}", whole.len());
+        let reference = walk(&whole, 1, |_, _| {});
+        let cuts = [
+            whole.len(),
+            whole.len() - 1,
+            WINDOW - 3,
+            WINDOW + 17,
+            2 * WINDOW - LOOKAHEAD + 5,
+            whole.len() - LOOKAHEAD,
+            HEADER_LEN,
+            HEADER_LEN + 5,
+        ];
+        let copy = dir.path().join("copy");
+        for cut in cuts {
+            let bytes = &whole[..cut];
+            std::fs::write(&copy, bytes).expect("write copy");
+            let file = FsStorage.open_read(&copy).expect("open copy");
+            let mut win = FileWindow::new(&file, &copy, cut as u64).expect("window");
+            let mut seen = Vec::new();
+            let w = walk_source(&mut win, 1, start_head(bytes), |off, rec, _| {
+                seen.push((off, rec.id))
+            })
+            .expect("walk");
+            let want = walk(bytes, 1, |_, _| {});
+            assert_eq!(w.offsets, want.offsets, "cut {cut}");
+            assert_eq!(w.end, want.end, "cut {cut}");
+            assert_eq!(w.stop, want.stop, "cut {cut}");
+            assert_eq!(w.head, want.head, "cut {cut}");
+            assert_eq!(w.footer, want.footer, "cut {cut}");
+            assert_eq!(seen.len(), want.offsets.len());
+            assert!(seen
+                .iter()
+                .enumerate()
+                .all(|(i, (_, id))| *id == 1 + i as u64));
+        }
+        assert_eq!(reference.offsets.len(), 30_000);
     }
 }

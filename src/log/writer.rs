@@ -43,37 +43,49 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
 }
 
+/// What recovery learned walking the active segment's intact prefix.
+pub(crate) struct Recovered {
+    /// Where the intact frames end.
+    pub end: u64,
+    /// How many records they hold.
+    pub count: u64,
+    /// Their smallest time (`i64::MAX` when none).
+    pub min_time: i64,
+    /// Their largest time (`i64::MIN` when none).
+    pub max_time: i64,
+    /// The chain head after the last of them.
+    pub head: Head,
+}
+
 impl Writer {
-    /// Continues an active segment recovered at open (`buf` = its intact bytes).
-    pub fn resume(seg: Segment, buf: &[u8]) -> Writer {
+    /// Continues an active segment recovered at open, whose intact prefix
+    /// recovery walked (`r`). Reads that prefix once more, in 1 MiB
+    /// pieces, for the running checksum of the segment's body.
+    pub(crate) fn resume(seg: Segment, r: &Recovered) -> Result<Writer> {
         let mut hasher = crc32fast::Hasher::new();
-        hasher.update(buf);
-        let head = seg.prev_head;
-        let mut w = Writer {
-            head,
-            len: buf.len() as u64,
-            recovered_len: buf.len() as u64,
-            next_id: seg.first_id,
-            count: 0,
-            min_time: i64::MAX,
-            max_time: i64::MIN,
+        let mut piece = vec![0u8; (1usize << 20).min(usize::try_from(r.end).unwrap_or(usize::MAX))];
+        let mut at = 0u64;
+        while at < r.end {
+            let n = (r.end - at).min(piece.len() as u64) as usize;
+            seg.file
+                .read_exact_at(&mut piece[..n], at)
+                .map_err(|e| Error::io("read", &seg.path, e))?;
+            hasher.update(&piece[..n]);
+            at += n as u64;
+        }
+        Ok(Writer {
+            head: r.head,
+            len: r.end,
+            recovered_len: r.end,
+            next_id: seg.first_id + r.count,
+            count: r.count,
+            min_time: r.min_time,
+            max_time: r.max_time,
             hasher,
             failed: None,
             buf: Vec::new(),
             active: Arc::new(seg),
-        };
-        let (mut count, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
-        let walked = super::segment::walk_chain(buf, w.active.first_id, head, |_, rec, _| {
-            count += 1;
-            lo = lo.min(rec.time);
-            hi = hi.max(rec.time);
-        });
-        w.count = count;
-        w.min_time = lo;
-        w.max_time = hi;
-        w.head = walked.head;
-        w.next_id = w.active.first_id + w.count;
-        w
+        })
     }
 
     /// Starts a fresh active segment at `first_id`.
