@@ -57,5 +57,9 @@ fn main() {
         held / frames.len(),
         took.as_secs_f64() * 1e3
     );
+    println!(
+        "heap_bytes (capacity accounting): {:.1} MiB",
+        ai.heap_bytes() as f64 / (1 << 20) as f64
+    );
     drop(ai);
 }

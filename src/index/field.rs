@@ -24,31 +24,58 @@ struct Entry {
     prev: u32,
 }
 
+/// One distinct value: where its bytes are, and its list of entries (kept
+/// together so that an append touches one place).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// Start of the value in the arena.
+    start: usize,
+    /// Length of the value.
+    len: u32,
+    /// Last entry of the value.
+    tail: u32,
+    /// Entries of the value.
+    count: u32,
+}
+
 /// value -> ascending record ordinals, for one field of one segment.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FieldIndex {
     /// Slot numbers, hashed by their value.
     table: HashTable<u32>,
     /// Every value's bytes, in slot order.
     arena: String,
-    /// End of each slot's value in `arena`.
-    ends: Vec<usize>,
-    /// Last entry of each slot.
-    tails: Vec<u32>,
-    /// Entries per slot.
-    counts: Vec<u32>,
+    /// The values, numbered in order of first appearance.
+    slots: Vec<Slot>,
     /// All postings, in ordinal order.
     entries: Vec<Entry>,
+    /// The ordinal being added, and its first entry (to keep a value
+    /// once per ordinal without reading the entries back).
+    cur_ord: u32,
+    cur_start: u32,
+}
+
+impl Default for FieldIndex {
+    fn default() -> Self {
+        FieldIndex {
+            table: HashTable::new(),
+            arena: String::new(),
+            slots: Vec::new(),
+            entries: Vec::new(),
+            cur_ord: NONE,
+            cur_start: 0,
+        }
+    }
 }
 
 fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
-fn key_in<'a>(arena: &'a str, ends: &[usize], slot: u32) -> &'a str {
-    let s = slot as usize;
-    let start = if s == 0 { 0 } else { ends[s - 1] };
-    &arena[start..ends[s]]
+#[inline]
+fn key_in<'a>(arena: &'a str, slots: &[Slot], slot: u32) -> &'a str {
+    let s = slots[slot as usize];
+    arena.get(s.start..s.start + s.len as usize).unwrap_or("")
 }
 
 impl FieldIndex {
@@ -56,45 +83,56 @@ impl FieldIndex {
     /// non-decreasing order; the same (key, ordinal) twice is kept once.
     #[inline]
     pub fn add(&mut self, key: &str, ord: u32) {
+        if ord != self.cur_ord {
+            self.cur_ord = ord;
+            self.cur_start = self.entries.len() as u32;
+        }
         let h = hash(key);
-        let (arena, ends) = (&self.arena, &self.ends);
-        let slot = match self.table.find(h, |&s| key_in(arena, ends, s) == key) {
+        let (arena, slots) = (&self.arena, &self.slots);
+        let slot = match self
+            .table
+            .find(h, |&s| key_in(arena, slots, s).as_bytes() == key.as_bytes())
+        {
             Some(&s) => s,
             None => {
-                let s = self.ends.len() as u32;
+                let s = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    start: self.arena.len(),
+                    len: key.len() as u32,
+                    tail: NONE,
+                    count: 0,
+                });
                 self.arena.push_str(key);
-                self.ends.push(self.arena.len());
-                self.tails.push(NONE);
-                self.counts.push(0);
-                let (arena, ends) = (&self.arena, &self.ends);
+                let (arena, slots) = (&self.arena, &self.slots);
                 self.table
-                    .insert_unique(h, s, |&x| hash(key_in(arena, ends, x)));
+                    .insert_unique(h, s, |&x| hash(key_in(arena, slots, x)));
                 s
             }
         };
-        let s = slot as usize;
-        let tail = self.tails[s];
-        if tail != NONE && self.entries[tail as usize].ord == ord {
+        let e = self.entries.len() as u32;
+        let sl = &mut self.slots[slot as usize];
+        if sl.tail != NONE && sl.tail >= self.cur_start {
+            // Already listed for this ordinal.
             return;
         }
-        self.tails[s] = self.entries.len() as u32;
-        self.counts[s] += 1;
-        self.entries.push(Entry { ord, prev: tail });
+        self.entries.push(Entry { ord, prev: sl.tail });
+        sl.tail = e;
+        sl.count += 1;
     }
 
     /// Number of distinct values.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.slots.len()
     }
 
     /// Whether no value is indexed.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.slots.is_empty()
     }
 
     /// The value of slot `slot` (`slot < len()`).
     pub fn key(&self, slot: u32) -> &str {
-        key_in(&self.arena, &self.ends, slot)
+        key_in(&self.arena, &self.slots, slot)
     }
 
     /// The slot of an exact value.
@@ -104,7 +142,7 @@ impl FieldIndex {
 
     /// Number of ordinals of slot `slot`.
     pub fn count(&self, slot: u32) -> usize {
-        self.counts[slot as usize] as usize
+        self.slots[slot as usize].count as usize
     }
 
     /// Every (value, slot), in slot order.
@@ -116,7 +154,7 @@ impl FieldIndex {
     pub fn ords_into(&self, slot: u32, out: &mut Vec<u32>) {
         let start = out.len();
         out.reserve(self.count(slot));
-        let mut e = self.tails[slot as usize];
+        let mut e = self.slots[slot as usize].tail;
         while e != NONE {
             let entry = self.entries[e as usize];
             out.push(entry.ord);
@@ -125,49 +163,81 @@ impl FieldIndex {
         out[start..].reverse();
     }
 
+    /// Every value with its ordinals, values sorted bytewise: calls `f`
+    /// once per value with a non-empty list. Reads the entries in order
+    /// (no pointer chasing): a value's first entry is the one without a
+    /// predecessor, and values were numbered in that order.
+    pub fn for_each_sorted(&self, mut f: impl FnMut(&str, &[u32])) {
+        let n = self.slots.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.key(a).as_bytes().cmp(self.key(b).as_bytes()));
+        // Where each slot's ordinals go in one flat array, in sorted order.
+        let mut at = vec![0usize; n];
+        let mut total = 0usize;
+        for &s in &order {
+            at[s as usize] = total;
+            total += self.slots[s as usize].count as usize;
+        }
+        let mut flat = vec![0u32; total];
+        let mut slot_of = Vec::with_capacity(self.entries.len());
+        let mut next_slot = 0usize;
+        for e in &self.entries {
+            let s = if e.prev == NONE {
+                next_slot += 1;
+                next_slot - 1
+            } else {
+                slot_of.get(e.prev as usize).copied().unwrap_or(n)
+            };
+            slot_of.push(s);
+            if let Some(p) = at.get_mut(s) {
+                if let Some(dst) = flat.get_mut(*p) {
+                    *dst = e.ord;
+                    *p += 1;
+                }
+            }
+        }
+        let mut from = 0usize;
+        for &s in &order {
+            let c = self.slots[s as usize].count as usize;
+            if c > 0 {
+                f(self.key(s), &flat[from..from + c]);
+            }
+            from += c;
+        }
+    }
+
     /// Forgets every ordinal from `keep` on, and the values left without one.
     pub fn truncate(&mut self, keep: u32) {
+        self.cur_ord = NONE;
         let cut = self.entries.partition_point(|e| e.ord < keep);
         if cut == self.entries.len() {
             return;
         }
-        for (tail, count) in self.tails.iter_mut().zip(&mut self.counts) {
-            while *tail != NONE && *tail as usize >= cut {
-                *tail = self.entries[*tail as usize].prev;
-                *count -= 1;
+        for sl in &mut self.slots {
+            while sl.tail != NONE && sl.tail as usize >= cut {
+                sl.tail = self.entries[sl.tail as usize].prev;
+                sl.count -= 1;
             }
         }
         self.entries.truncate(cut);
         // A value first seen at an ordinal >= keep has no entry left; slots
         // are numbered by first appearance, so these are the last slots.
-        while self.tails.last() == Some(&NONE) {
-            let slot = (self.tails.len() - 1) as u32;
+        while let Some(last) = self.slots.last().copied().filter(|s| s.tail == NONE) {
+            let slot = (self.slots.len() - 1) as u32;
             let h = hash(self.key(slot));
             if let Ok(found) = self.table.find_entry(h, |&s| s == slot) {
                 found.remove();
             }
-            self.tails.pop();
-            self.counts.pop();
-            self.ends.pop();
-            self.arena.truncate(self.ends.last().copied().unwrap_or(0));
+            self.slots.pop();
+            self.arena.truncate(last.start);
         }
-    }
-
-    /// Slots sorted by value (bytewise), skipping values without ordinals.
-    pub fn sorted_slots(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = (0..self.len() as u32)
-            .filter(|&s| self.counts[s as usize] > 0)
-            .collect();
-        v.sort_unstable_by(|&a, &b| self.key(a).as_bytes().cmp(self.key(b).as_bytes()));
-        v
     }
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.table.capacity() * (std::mem::size_of::<u32>() + 1)
             + self.arena.capacity()
-            + self.ends.capacity() * std::mem::size_of::<usize>()
-            + (self.tails.capacity() + self.counts.capacity()) * 4
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
 }
@@ -187,8 +257,9 @@ mod tests {
             f.ords_into(s, &mut got);
             assert_eq!(&got[1..], &want[..]);
         }
-        let sorted: Vec<&str> = f.sorted_slots().into_iter().map(|s| f.key(s)).collect();
-        let want: Vec<&str> = m.keys().map(String::as_str).collect();
+        let mut sorted: Vec<(String, Vec<u32>)> = Vec::new();
+        f.for_each_sorted(|k, o| sorted.push((k.to_string(), o.to_vec())));
+        let want: Vec<(String, Vec<u32>)> = m.clone().into_iter().collect();
         assert_eq!(sorted, want);
         assert_eq!(f.values().count(), m.len());
     }

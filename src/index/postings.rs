@@ -150,15 +150,13 @@ pub fn encode_postings(map: &HashMap<Box<str>, Vec<u32>>) -> Vec<u8> {
 /// Encodes an active segment's field as a postings blob (the same bytes
 /// [`encode_postings`] gives for the same values and ordinals).
 pub fn encode_field(f: &FieldIndex) -> Vec<u8> {
-    let slots = f.sorted_slots();
-    let mut out = Vec::new();
-    out.extend_from_slice(&(slots.len() as u32).to_le_bytes());
-    let mut ords = Vec::new();
-    for s in slots {
-        ords.clear();
-        f.ords_into(s, &mut ords);
-        put_entry(&mut out, f.key(s), &ords);
-    }
+    let mut out = vec![0u8; 4];
+    let mut n = 0u32;
+    f.for_each_sorted(|key, ords| {
+        n += 1;
+        put_entry(&mut out, key, ords);
+    });
+    out[..4].copy_from_slice(&n.to_le_bytes());
     seal(out)
 }
 
