@@ -11,6 +11,7 @@
 //! dropped, and a sled that cannot be opened is moved aside and rebuilt.
 //! Nothing here is ever the only copy of anything.
 
+pub mod field;
 pub mod postings;
 pub mod segindex;
 pub mod store;

@@ -13,6 +13,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::field::FieldIndex;
+
 /// The fields with postings, in blob-kind order.
 pub const INDEXED: [IndexedField; 7] = [
     IndexedField::Customer,
@@ -140,16 +142,33 @@ pub fn encode_postings(map: &HashMap<Box<str>, Vec<u32>>) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
     for (k, ords) in keys {
-        put_varint(&mut out, k.len() as u64);
-        out.extend_from_slice(k.as_bytes());
-        put_varint(&mut out, ords.len() as u64);
-        let mut prev = 0u32;
-        for (i, &o) in ords.iter().enumerate() {
-            put_varint(&mut out, u64::from(if i == 0 { o } else { o - prev }));
-            prev = o;
-        }
+        put_entry(&mut out, k, ords);
     }
     seal(out)
+}
+
+/// Encodes an active segment's field as a postings blob (the same bytes
+/// [`encode_postings`] gives for the same values and ordinals).
+pub fn encode_field(f: &FieldIndex) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    let mut n = 0u32;
+    f.for_each_sorted(|key, ords| {
+        n += 1;
+        put_entry(&mut out, key, ords);
+    });
+    out[..4].copy_from_slice(&n.to_le_bytes());
+    seal(out)
+}
+
+fn put_entry(out: &mut Vec<u8>, key: &str, ords: &[u32]) {
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key.as_bytes());
+    put_varint(out, ords.len() as u64);
+    let mut prev = 0u32;
+    for (i, &o) in ords.iter().enumerate() {
+        put_varint(out, u64::from(if i == 0 { o } else { o - prev }));
+        prev = o;
+    }
 }
 
 /// A decoded postings blob: the keys are located, the ordinals decoded on
@@ -287,6 +306,23 @@ mod tests {
             assert!(Postings::decode(&bad).is_none(), "flip at {i} accepted");
         }
         assert!(Postings::decode(&b[..b.len() - 1]).is_none());
+        let mut f = FieldIndex::default();
+        for (o, k) in [
+            (0, "alice"),
+            (1, "bob"),
+            (2, "al"),
+            (3, "al"),
+            (4, ""),
+            (5, "bob"),
+        ] {
+            f.add(k, o);
+        }
+        for o in [300, 70000] {
+            f.add("bob", o);
+        }
+        let mut m2 = m.clone();
+        m2.insert("bob".into(), vec![1, 5, 300, 70000]);
+        assert_eq!(encode_field(&f), encode_postings(&m2));
     }
 
     #[test]

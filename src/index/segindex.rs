@@ -1,13 +1,14 @@
 //! The index of one segment, in two forms behind one interface: the
-//! active segment's (hash maps in memory, growing with each append,
+//! active segment's (interned values and flat postings in memory, growing with each append,
 //! rebuilt from the log at open) and a sealed segment's (compact blobs
 //! from sled, fields decoded lazily). The planner asks either for the
 //! ordinals matching a predicate and for offset and time columns.
 //!
 //! This module never reads segment files.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
+
+use super::field::FieldIndex;
 
 use super::postings::{self, IndexedField, Postings, INDEXED};
 use crate::format::codec::StoredRecord;
@@ -41,21 +42,8 @@ pub struct ActiveIndex {
     pub offsets: Vec<u32>,
     /// Record time per ordinal.
     pub times: Vec<i64>,
-    /// value -> ordinals, one map per indexed field.
-    pub maps: [HashMap<Box<str>, Vec<u32>>; 7],
-}
-
-fn push(map: &mut HashMap<Box<str>, Vec<u32>>, key: &str, ord: u32) {
-    match map.get_mut(key) {
-        Some(v) => {
-            if v.last() != Some(&ord) {
-                v.push(ord);
-            }
-        }
-        None => {
-            map.insert(key.into(), vec![ord]);
-        }
-    }
+    /// value -> ordinals, one per indexed field.
+    pub fields: [FieldIndex; 7],
 }
 
 impl ActiveIndex {
@@ -72,23 +60,16 @@ impl ActiveIndex {
         let ord = self.offsets.len() as u32;
         self.offsets.push(offset);
         self.times.push(rec.time);
-        let customer = rec.customer.to_string();
-        push(
-            &mut self.maps[IndexedField::Customer.slot()],
-            &customer,
-            ord,
-        );
-        push(&mut self.maps[IndexedField::Person.slot()], rec.person, ord);
-        push(&mut self.maps[IndexedField::Source.slot()], rec.source, ord);
-        push(&mut self.maps[IndexedField::Action.slot()], rec.action, ord);
-        push(&mut self.maps[IndexedField::Object.slot()], rec.object, ord);
-        push(
-            &mut self.maps[IndexedField::ObjectId.slot()],
-            rec.object_id,
-            ord,
-        );
+        let mut customer = itoa::Buffer::new();
+        let [c, p, s, a, o, oid, refs] = &mut self.fields;
+        c.add(customer.format(rec.customer), ord);
+        p.add(rec.person, ord);
+        s.add(rec.source, ord);
+        a.add(rec.action, ord);
+        o.add(rec.object, ord);
+        oid.add(rec.object_id, ord);
         for r in &rec.refs {
-            push(&mut self.maps[IndexedField::Refs.slot()], r, ord);
+            refs.add(r, ord);
         }
     }
 
@@ -99,31 +80,25 @@ impl ActiveIndex {
         }
         self.offsets.truncate(keep);
         self.times.truncate(keep);
-        let keep = keep as u32;
-        for m in &mut self.maps {
-            m.retain(|_, ords| {
-                while ords.last().is_some_and(|&o| o >= keep) {
-                    ords.pop();
-                }
-                !ords.is_empty()
-            });
+        for f in &mut self.fields {
+            f.truncate(keep as u32);
         }
     }
 
     /// Ordinals of `field` matching `probe`, appended to `out` (unsorted
     /// across values; the caller sorts).
     pub fn collect(&self, field: IndexedField, probe: Probe<'_>, out: &mut Vec<u32>) {
-        let map = &self.maps[field.slot()];
+        let f = &self.fields[field.slot()];
         if probe.mode == MatchMode::Exact && !probe.ci {
             for v in probe.values {
-                if let Some(o) = map.get(v.as_str()) {
-                    out.extend_from_slice(o);
+                if let Some(s) = f.find(v) {
+                    f.ords_into(s, out);
                 }
             }
         } else {
-            for (k, o) in map {
+            for (k, s) in f.values() {
                 if probe.hits(k) {
-                    out.extend_from_slice(o);
+                    f.ords_into(s, out);
                 }
             }
         }
@@ -131,18 +106,18 @@ impl ActiveIndex {
 
     /// How many ordinals `collect` would return (an upper bound).
     pub fn estimate(&self, field: IndexedField, probe: Probe<'_>) -> usize {
-        let map = &self.maps[field.slot()];
+        let f = &self.fields[field.slot()];
         if probe.mode == MatchMode::Exact && !probe.ci {
             probe
                 .values
                 .iter()
-                .filter_map(|v| map.get(v.as_str()))
-                .map(Vec::len)
+                .filter_map(|v| f.find(v))
+                .map(|s| f.count(s))
                 .sum()
         } else {
-            map.iter()
+            f.values()
                 .filter(|(k, _)| probe.hits(k))
-                .map(|(_, o)| o.len())
+                .map(|(_, s)| f.count(s))
                 .sum()
         }
     }
@@ -154,10 +129,21 @@ impl ActiveIndex {
             postings::encode_u32s(&self.offsets),
             postings::encode_i64s(&self.times),
         ];
-        for m in &self.maps {
-            out.push(postings::encode_postings(m));
+        for f in &self.fields {
+            out.push(postings::encode_field(f));
         }
         out
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.offsets.capacity() * 4
+            + self.times.capacity() * 8
+            + self
+                .fields
+                .iter()
+                .map(FieldIndex::heap_bytes)
+                .sum::<usize>()
     }
 }
 

@@ -189,11 +189,12 @@ impl Log {
             let encoded = {
                 let mut sink = self.observer.begin(seg);
                 let mut res = Ok(());
-                for (i, nr) in records.into_iter().enumerate() {
+                // One `refs` vector for the whole batch.
+                let mut refs = Vec::new();
+                for (i, nr) in records.iter().enumerate() {
                     let at = buf.len();
                     buf.resize(at + FRAME_HEADER_LEN, 0);
-                    let rec = nr.into_record(first + i as u64, now);
-                    let sr = StoredRecord::from_record(&rec);
+                    let sr = StoredRecord::from_new(nr, first + i as u64, now, refs);
                     if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
                         res = Err(e);
                         break;
@@ -213,6 +214,7 @@ impl Log {
                     lo = lo.min(sr.time);
                     hi = hi.max(sr.time);
                     sink.add((w.len + at as u64) as u32, &sr);
+                    refs = sr.refs;
                 }
                 res
             };
@@ -248,6 +250,8 @@ impl Log {
             }
             (first, last)
         };
+        // The consumed records are freed outside the writer lock.
+        drop(records);
         if self.opts.durability == Durability::Always {
             self.wait_durable(last)?;
         }
