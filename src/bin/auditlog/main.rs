@@ -59,7 +59,7 @@ enum Command {
     Ingest(ingest::Args),
     /// List records matching a query (table, JSON, NDJSON or CSV)
     List(list::Args),
-    /// Export records matching a query to CSV or NDJSON
+    /// Export records matching a query to CSV, NDJSON or Parquet
     Export(export::Args),
     /// Asynchronous reports: create, list, show, download
     #[command(subcommand)]
