@@ -49,3 +49,12 @@ fn decode_frame_refs_count_preallocates_1mib() {
 fn record_json_float_reparse_off_by_one_ulp() {
     fuzzing::record_json(input!("record_json", "float_reparse_off_by_one_ulp"));
 }
+
+/// A cursor whose `descending` byte was 0x26 (any non-zero value) decoded
+/// as `descending = true`: two texts named the same position, and the
+/// engine handed back a different text than it accepted. Fixed in
+/// `query::model::Cursor::decode` (only 0 and 1 are accepted).
+#[test]
+fn cursor_descending_flag_not_canonical() {
+    fuzzing::cursor(input!("cursor", "descending_flag_not_canonical"));
+}

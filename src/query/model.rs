@@ -714,6 +714,12 @@ impl Cursor {
             return Err(bad());
         }
         let field = *Field::ALL.get(usize::from(*fi)).ok_or_else(bad)?;
+        // Only the two bytes the encoder writes: one cursor, one text.
+        let descending = match desc {
+            0 => false,
+            1 => true,
+            _ => return Err(bad()),
+        };
         let (idb, rest) = rest.split_at(8);
         let id = u64::from_le_bytes(idb.try_into().map_err(|_| bad())?);
         let (tag, kb) = rest.split_first().ok_or_else(bad)?;
@@ -723,10 +729,7 @@ impl Cursor {
             _ => return Err(bad()),
         };
         Ok(Cursor {
-            sort: Sort {
-                field,
-                descending: *desc != 0,
-            },
+            sort: Sort { field, descending },
             key,
             id,
         })
