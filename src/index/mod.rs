@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::format::codec::StoredRecord;
-use crate::log::segment::{read_whole, walk};
+use crate::log::segment::{walk_source, FileWindow};
 use crate::log::{lock_mutex, AppendSink, LogObserver, Segment, Snapshot};
 pub use postings::IndexedField;
 pub use segindex::{ActiveIndex, Probe, SealedIndex};
@@ -156,16 +156,17 @@ impl Index {
     /// Reads a sealed segment and writes its index (used when the
     /// catalogue lacks it or disagrees with it).
     fn index_sealed(&self, seg: &Segment) -> Result<Arc<SealedIndex>> {
-        let owned;
-        let bytes: &[u8] = match seg.mapped() {
-            Some(m) => m,
-            None => {
-                owned = read_whole(&seg.path, &seg.file)?;
-                &owned
-            }
-        };
+        // Read through a window, not the map: re-indexing a whole log
+        // (`reindex`) would otherwise leave every segment's pages resident.
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io("stat", &seg.path, e))?;
+        let mut win = FileWindow::new(&seg.file, &seg.path, len)?;
         let mut ai = ActiveIndex::new(seg.first_id);
-        let w = walk(bytes, seg.first_id, |off, rec| ai.add(off, rec));
+        let w = walk_source(&mut win, seg.first_id, seg.prev_head, |off, rec, _| {
+            ai.add(off, rec)
+        })?;
         let ai = ai;
         let Some(footer) = seg.footer else {
             return Err(Error::invalid(
