@@ -472,6 +472,18 @@ impl Log {
                 log::warn!("{msg}");
                 warnings.push(msg);
             }
+            if sealed_tail {
+                // The tail looked like a seal footer but the walk did not
+                // accept it (a footer that does not match the frames, cut
+                // away above as a torn tail): the segment is the active one
+                // after all, and its records were not replayed. Rare: walk
+                // the kept frames again for the index.
+                let mut sink = observer.begin(f.first_id);
+                let mut win = FileWindow::new(&file, &f.path, w.end as u64)?;
+                walk_source(&mut win, f.first_id, header.prev_head, |off, rec, _| {
+                    sink.add(off, rec)
+                })?;
+            }
             let recovered = writer::Recovered {
                 end: w.end as u64,
                 count: w.offsets.len() as u64,
