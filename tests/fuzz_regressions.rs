@@ -70,3 +70,11 @@ fn cursor_descending_flag_not_canonical() {
 fn recover_mismatched_footer_tail_not_replayed() {
     fuzzing::recover(input!("recover", "mismatched_footer_tail_not_replayed"));
 }
+
+/// A cursor text with `+0` in place of a hex pair decoded (Rust's
+/// `u8::from_str_radix` accepts a leading sign), so two texts named one
+/// position. Fixed in `query::model::Cursor::decode` (hex digits only).
+#[test]
+fn cursor_plus_sign_in_hex() {
+    fuzzing::cursor(input!("cursor", "plus_sign_in_hex"));
+}

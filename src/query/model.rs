@@ -695,6 +695,11 @@ impl Cursor {
         if !s.len().is_multiple_of(2) || s.len() > 2 * (crate::record::MAX_STRING_BYTES + 64) {
             return Err(bad());
         }
+        // Hex digits only: `from_str_radix` alone would also take a sign
+        // (`+0`), giving a second text for the same cursor.
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
         let bytes: Vec<u8> = (0..s.len())
             .step_by(2)
             .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
