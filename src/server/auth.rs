@@ -154,7 +154,7 @@ pub fn verify_password(
     let user = users.by_username(username);
     let shown = truncate(username, 64);
     match user.and_then(|u| u.password_hash.as_deref().map(|h| (u, h))) {
-        Some((u, phc)) => match password::verify(phc, password) {
+        Some((u, phc)) => match counted_verify(phc, password) {
             Ok(true) => Ok(AuthUser::from(u)),
             Ok(false) => Err(AuthError::new(format!("wrong password for user {shown:?}"))),
             Err(e) => Err(AuthError::new(format!(
@@ -163,7 +163,7 @@ pub fn verify_password(
         },
         None => {
             if let Some(dummy) = dummy_hash() {
-                let _ = password::verify(dummy, password);
+                let _ = counted_verify(dummy, password);
             }
             Err(AuthError::new(if user.is_some() {
                 format!("user {shown:?} has no password (key-only account)")
@@ -172,6 +172,20 @@ pub fn verify_password(
             }))
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// argon2 verifications run on this thread (tests check that every
+    /// login path pays exactly one).
+    static VERIFIES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// [`password::verify`], counted in tests.
+fn counted_verify(phc: &str, password: &str) -> crate::Result<bool> {
+    #[cfg(test)]
+    VERIFIES.with(|c| c.set(c.get() + 1));
+    password::verify(phc, password)
 }
 
 /// Parses an `Authorization: Basic <base64(user:password)>` header value.
@@ -593,31 +607,33 @@ public_key = '''{pem}'''
 
     #[test]
     fn unknown_user_costs_an_argon2_verification() {
-        // The dummy hash uses the default cost; a wrong password against a
-        // default-cost hash and an unknown user must take comparable time.
+        // Same cost, checked without timing: the dummy hash has the
+        // algorithm and parameters of a hash made for a real user, and
+        // every refusal (wrong password, unknown user; a key-only user takes
+        // the unknown user's path)
+        // runs exactly one argon2 verification.
         warm_up();
         let h = password::hash_password("right").unwrap();
+        let params = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        let dummy = dummy_hash().expect("dummy hash");
+        assert_eq!(params(dummy), params(&h));
+        assert!(
+            params(&h).starts_with("$argon2id$v=19$m="),
+            "{}",
+            params(&h)
+        );
         let u = Users::from_toml(&format!(
             "[[user]]\nusername=\"bob\"\npassword_hash=\"{h}\"\ncustomer=1\nroles=[]\n"
         ))
         .unwrap();
-        // The fastest of three runs, to keep scheduler noise out.
-        let time = |name: &str| {
-            (0..3)
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    assert!(verify_password(&u, name, "wrong").is_err());
-                    t.elapsed()
-                })
-                .min()
-                .unwrap()
-        };
-        let known = time("bob");
-        let unknown = time("nobody");
-        assert!(
-            unknown * 3 > known && known * 3 > unknown,
-            "known {known:?} vs unknown {unknown:?}"
-        );
+        for name in ["bob", "nobody"] {
+            let before = VERIFIES.with(|c| c.get());
+            assert!(verify_password(&u, name, "wrong").is_err());
+            assert_eq!(VERIFIES.with(|c| c.get()) - before, 1, "{name}");
+        }
+        let before = VERIFIES.with(|c| c.get());
+        assert!(verify_password(&u, "bob", "right").is_ok());
+        assert_eq!(VERIFIES.with(|c| c.get()) - before, 1);
     }
 
     #[test]
