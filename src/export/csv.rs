@@ -109,17 +109,7 @@ impl<W: Write> CsvOut<W> {
         let mut tb = [0u8; 27];
         w.write_field(times.rfc3339(time_of(r)?, &mut tb))?;
         w.write_field(ints.format(r.customer()))?;
-        for f in [
-            Field::Person,
-            Field::Source,
-            Field::Action,
-            Field::Object,
-            Field::ObjectId,
-            Field::Name,
-            Field::Field,
-            Field::Old,
-            Field::New,
-        ] {
+        for f in Field::TEXT {
             text(w, scratch, n, r.text(f).as_bytes())?;
         }
         scratch2.clear();

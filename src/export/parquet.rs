@@ -58,19 +58,6 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// The MIME type of a Parquet file (`application/vnd.apache.parquet`).
 pub const CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
-/// The string columns, in schema order (between `customer` and `refs`).
-const TEXT_FIELDS: [Field; 9] = [
-    Field::Person,
-    Field::Source,
-    Field::Action,
-    Field::Object,
-    Field::ObjectId,
-    Field::Name,
-    Field::Field,
-    Field::Old,
-    Field::New,
-];
-
 fn refs_item() -> ArrowField {
     ArrowField::new("item", DataType::Utf8, false)
 }
@@ -94,7 +81,7 @@ pub fn schema() -> SchemaRef {
         ),
         ArrowField::new("customer", DataType::UInt64, false),
     ];
-    for f in TEXT_FIELDS {
+    for f in Field::TEXT {
         fields.push(ArrowField::new(f.name(), DataType::Utf8, false));
     }
     fields.push(ArrowField::new(
@@ -136,7 +123,7 @@ impl Builders {
             id: UInt64Builder::with_capacity(BATCH_ROWS),
             time: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
             customer: UInt64Builder::with_capacity(BATCH_ROWS),
-            text: TEXT_FIELDS.iter().map(|_| StringBuilder::new()).collect(),
+            text: Field::TEXT.iter().map(|_| StringBuilder::new()).collect(),
             refs: ListBuilder::new(StringBuilder::new()).with_field(Arc::new(refs_item())),
             args: StringBuilder::new(),
             result: StringBuilder::new(),
@@ -148,7 +135,7 @@ impl Builders {
         self.id.append_value(r.id());
         self.time.append_value(r.time_micros());
         self.customer.append_value(r.customer());
-        for (b, f) in self.text.iter_mut().zip(TEXT_FIELDS) {
+        for (b, f) in self.text.iter_mut().zip(Field::TEXT) {
             b.append_value(r.text(f));
         }
         for x in r.refs_iter() {

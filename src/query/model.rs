@@ -67,6 +67,20 @@ pub enum Field {
 }
 
 impl Field {
+    /// The nine single-valued text fields, in the native column order
+    /// (between `customer` and `refs`).
+    pub const TEXT: [Field; 9] = [
+        Field::Person,
+        Field::Source,
+        Field::Action,
+        Field::Object,
+        Field::ObjectId,
+        Field::Name,
+        Field::Field,
+        Field::Old,
+        Field::New,
+    ];
+
     /// Every field, in the native column order, then `relation`.
     pub const ALL: [Field; 16] = [
         Field::Id,
