@@ -19,7 +19,7 @@ use crate::log::verify::{verify_dir, verify_snapshot_in, VerifyReport};
 use crate::log::{Log, LogObserver, Snapshot, Tier};
 use crate::query::exec::{self, Ctx};
 use crate::query::{Field, Query, QueryIter, Scope};
-use crate::record::{NewRecord, Record};
+use crate::record::{Appendable, NewRecord, Record};
 use crate::report::{NewReport, ReportSource, Reports, ReportsConfig};
 use crate::tamper::{Checkpoint, CheckpointReport, SigningKey, VerifyingKey};
 use crate::time::Timestamp;
@@ -268,7 +268,11 @@ impl AuditLog {
     }
 
     /// Appends records as one unit (all or none); returns their ids.
-    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<RangeInclusive<u64>> {
+    ///
+    /// Takes [`NewRecord`]s, or [`crate::record::NewRecordRef`]s parsed
+    /// from NDJSON without copying their text (the fast path for bulk
+    /// ingest).
+    pub fn append_batch<R: Appendable>(&self, records: Vec<R>) -> Result<RangeInclusive<u64>> {
         self.inner.log.append_batch(records)
     }
 

@@ -837,7 +837,8 @@ fn check_opened(
 // record_json
 
 /// `NewRecord::from_json` on arbitrary text: never panics; an error names
-/// a field; an accepted record, stored and printed as JSON (`to_json`),
+/// a field; `args` and `result` are kept exactly as serde_json prints the
+/// line's values; an accepted record, stored and printed as JSON (`to_json`),
 /// parses back (minus its id) to the same record, and survives the binary
 /// codec unchanged.
 pub fn record_json(data: &[u8]) {
@@ -857,6 +858,13 @@ pub fn record_json(data: &[u8]) {
         Err(e) => panic!("from_json failed with {e:?}, not InvalidRecord"),
     };
     r.validate().expect("an accepted record validates");
+    // `args` and `result` are stored as serde_json prints their value,
+    // whether the parser kept the text (already compact) or reprinted it.
+    let whole: serde_json::Value = serde_json::from_str(line).expect("an accepted line is JSON");
+    for (name, got) in [("args", &r.args), ("result", &r.result)] {
+        let want = whole.get(name).map(serde_json::Value::to_string);
+        assert_eq!(got.as_ref().map(|j| j.as_str().to_owned()), want, "{name}");
+    }
     let now = Timestamp::from_micros(CREATED).expect("valid");
     let rec = r.clone().into_record(42, now);
     let json = rec.to_json();

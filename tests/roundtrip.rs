@@ -186,3 +186,51 @@ fn records_at_the_size_limit_read_back() {
         assert!(got.args == r.args && got.person == r.person, "id {id}");
     }
 }
+
+/// Records parsed from NDJSON and appended borrowed (`NewRecordRef`, the
+/// bulk-ingest path) read back exactly as the same lines parsed into owned
+/// `NewRecord`s, including lines whose strings carry escapes and whose
+/// `args` are not compact (those take the copying paths).
+#[test]
+fn borrowed_records_read_back_like_owned_ones() {
+    use auditlog::record::NewRecordRef;
+    let mut rng = Rng(11);
+    let base = 1_700_000_000_000_000;
+    let mut lines: Vec<String> = (0..2_000)
+        .map(|i| {
+            let r = gen_record(&mut rng, i, base);
+            let json = r.into_record(0, auditlog::Timestamp::MIN).to_json();
+            format!("{{{}", json.strip_prefix("{\"id\":0,").unwrap())
+        })
+        .collect();
+    lines.push(r#"{"customer":3,"time":"2026-01-02T03:04:05.5Z","name":"tab\there \"q\" \u00e9","refs":["a\\b","c"],"args":{"z": [1, 2.50, -0], "a": {"y":1,"x":"\/"}},"result":null}"#.into());
+    lines.push(r#"{"customer":4,"time":1700000000,"args":"text","result":[{"b":1,"a":2}]}"#.into());
+    let owned: Vec<NewRecord> = lines
+        .iter()
+        .map(|l| NewRecord::from_json(l).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), Durability::Never);
+    for chunk in lines.chunks(97) {
+        let batch: Vec<NewRecordRef<'_>> = chunk
+            .iter()
+            .map(|l| NewRecordRef::from_json(l).unwrap())
+            .collect();
+        log.append_batch(batch).unwrap();
+    }
+    let last = log.get(lines.len() as u64).unwrap().unwrap();
+    assert_eq!(last.args.as_ref().unwrap().as_str(), "\"text\"");
+    assert_eq!(last.result.as_ref().unwrap().as_str(), r#"[{"a":2,"b":1}]"#);
+    let odd = log.get(lines.len() as u64 - 1).unwrap().unwrap();
+    assert_eq!(odd.name, "tab\there \"q\" é");
+    assert_eq!(odd.refs, vec!["a\\b".to_string(), "c".to_string()]);
+    assert_eq!(
+        odd.args.as_ref().unwrap().as_str(),
+        r#"{"a":{"x":"/","y":1},"z":[1,2.5,-0.0]}"#
+    );
+    assert_eq!(odd.result.as_ref().unwrap().as_str(), "null");
+    check_all(&log, &owned, "borrowed append");
+    drop(log);
+    let log = open(dir.path(), Durability::Never);
+    check_all(&log, &owned, "borrowed append, reopened");
+}

@@ -16,9 +16,9 @@ use super::{create_segment, lock_mutex, segment::Segment, Log};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::chain::{self, Head};
-use crate::format::codec::{self, StoredRecord};
+use crate::format::codec;
 use crate::format::layout::{seal_frame_in_place, Footer, FRAME_HEADER_LEN};
-use crate::record::NewRecord;
+use crate::record::Appendable;
 use crate::time::Timestamp;
 
 /// Largest batch accepted by one append, in encoded bytes (1 GiB).
@@ -154,13 +154,13 @@ impl Writer {
 impl Log {
     /// Appends records as one unit: all are written or none. Returns the
     /// ids assigned. Returns once the durability mode allows.
-    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<RangeInclusive<u64>> {
+    pub fn append_batch<R: Appendable>(&self, records: Vec<R>) -> Result<RangeInclusive<u64>> {
         if records.is_empty() {
             let w = lock_mutex(&self.writer);
             return Ok(w.next_id..=w.next_id - 1);
         }
         for r in &records {
-            r.validate()?;
+            r.check()?;
         }
         let now = Timestamp::now();
         let (first, last) = {
@@ -194,7 +194,7 @@ impl Log {
                 for (i, nr) in records.iter().enumerate() {
                     let at = buf.len();
                     buf.resize(at + FRAME_HEADER_LEN, 0);
-                    let sr = StoredRecord::from_new(nr, first + i as u64, now, refs);
+                    let sr = nr.stored(first + i as u64, now, refs);
                     if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
                         res = Err(e);
                         break;

@@ -3,12 +3,13 @@
 //!
 //! A pipeline keeps the engine busy: one thread reads the inputs and cuts
 //! them into chunks of lines; worker threads take chunks in turn, parse
-//! them ([`NewRecord::from_json`]) in parallel, and append them one after
-//! the other in input order ([`AuditLog::append_batch`], one batch per
-//! chunk), passing a turn from chunk to chunk. So parsing the next chunks
-//! overlaps appending (and fsyncing) this one, and a chunk's records are
-//! appended (and freed) by the thread that just built them, while they are
-//! still in its cache.
+//! them in parallel ([`NewRecordRef::from_json`]: the records borrow their
+//! text from the chunk, so a line's strings are not copied before they are
+//! encoded), and append them one after the other in input order
+//! ([`AuditLog::append_batch`], one batch per chunk), passing a turn from
+//! chunk to chunk. So parsing the next chunks overlaps appending (and
+//! fsyncing) this one, and a chunk's records are appended (and freed) by the
+//! thread that just built them, while they are still in its cache.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
-use auditlog::{AuditLog, NewRecord, Timestamp};
+use auditlog::record::NewRecordRef;
+use auditlog::AuditLog;
 
 use crate::common::{progress, rate, thousands, unix_now, warn, CliError, Global};
 
@@ -113,15 +115,15 @@ struct Bad {
     raw: Option<(usize, usize)>,
 }
 
-/// A chunk parsed.
-struct Parsed {
+/// A chunk parsed; the records borrow from the chunk's bytes.
+struct Parsed<'c> {
     input: usize,
     first_line: u64,
     last_line: u64,
-    records: Vec<NewRecord>,
+    records: Vec<NewRecordRef<'c>>,
     bad: Vec<Bad>,
-    /// The chunk's bytes, kept only when some line is bad.
-    data: Vec<u8>,
+    /// The chunk's bytes.
+    data: &'c [u8],
     bytes: u64,
 }
 
@@ -572,13 +574,24 @@ impl<'a> Shared<'a> {
         self.turn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until chunk `seq` may be appended.
-    fn wait_turn(&self, seq: u64) -> MutexGuard<'_, Turn<'a>> {
+    /// Waits until chunk `seq` may be appended, runs `f` on the state
+    /// unless ingest has stopped, and passes the turn on. Returns whether
+    /// ingest has stopped.
+    fn take_turn(&self, seq: u64, f: impl FnOnce(&mut State<'a>) -> Result<(), CliError>) -> bool {
         let mut t = self.lock();
         while t.next != seq {
             t = self.moved.wait(t).unwrap_or_else(PoisonError::into_inner);
         }
-        t
+        if t.stop.is_none() {
+            if let Err(e) = f(&mut t.st) {
+                t.stop = Some(e);
+            }
+        }
+        t.next = seq + 1;
+        let stopped = t.stop.is_some();
+        drop(t);
+        self.moved.notify_all();
+        stopped
     }
 }
 
@@ -597,24 +610,16 @@ fn worker(sh: &Shared<'_>, rx: &Mutex<Receiver<Work>>, pool: &Pool) {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         };
-        let (seq, item) = match work {
-            Work::Chunk(c) => (c.seq, Ok(parse_chunk(c, pool))),
-            Work::Fail(seq, e) => (seq, Err(e)),
-        };
-        let mut t = sh.wait_turn(seq);
-        if t.stop.is_none() {
-            let res = match item {
-                Ok(p) => t.st.apply(p, sh.skip_invalid, sh.locate, sh.pb),
-                Err(e) => Err(t.st.stop(e)),
-            };
-            if let Err(e) = res {
-                t.stop = Some(e);
+        let stopped = match work {
+            Work::Chunk(c) => {
+                let p = parse_chunk(&c);
+                let stopped =
+                    sh.take_turn(c.seq, |st| st.apply(p, sh.skip_invalid, sh.locate, sh.pb));
+                pool.give(c.data, c.lines);
+                stopped
             }
-        }
-        t.next = seq + 1;
-        let stopped = t.stop.is_some();
-        drop(t);
-        sh.moved.notify_all();
+            Work::Fail(seq, e) => sh.take_turn(seq, |st| Err(st.stop(e))),
+        };
         if stopped {
             sh.stopped.store(true, Ordering::Relaxed);
             return;
@@ -622,7 +627,7 @@ fn worker(sh: &Shared<'_>, rx: &Mutex<Receiver<Work>>, pool: &Pool) {
     }
 }
 
-fn parse_chunk(c: RawChunk, pool: &Pool) -> Parsed {
+fn parse_chunk(c: &RawChunk) -> Parsed<'_> {
     let mut records = Vec::with_capacity(c.lines.len());
     let mut bad = Vec::new();
     for (i, range) in c.lines.iter().enumerate() {
@@ -651,30 +656,23 @@ fn parse_chunk(c: RawChunk, pool: &Pool) -> Parsed {
         }
     }
     let last_line = c.first_line + c.lines.len() as u64 - 1;
-    let data = if bad.is_empty() {
-        pool.give(c.data, c.lines);
-        Vec::new()
-    } else {
-        c.data
-    };
     Parsed {
         input: c.input,
         first_line: c.first_line,
         last_line,
         records,
-        data,
+        data: &c.data,
         bad,
         bytes: c.bytes,
     }
 }
 
-fn parse_line(bytes: &[u8]) -> Result<NewRecord, String> {
+fn parse_line(bytes: &[u8]) -> Result<NewRecordRef<'_>, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1))?;
-    let rec = NewRecord::from_json(text).map_err(|e| e.to_string())?;
+    let rec = NewRecordRef::from_json(text).map_err(|e| e.to_string())?;
     if bytes.len() > CHECK_ENCODED_ABOVE {
-        let probe = rec.clone().into_record(u64::MAX, Timestamp::now());
-        auditlog::format::codec::encode_into(&probe, &mut Vec::new()).map_err(|e| e.to_string())?;
+        rec.check_size().map_err(|e| e.to_string())?;
     }
     Ok(rec)
 }
@@ -694,7 +692,7 @@ impl State<'_> {
     /// line without --skip-invalid, a failed append).
     fn apply(
         &mut self,
-        mut p: Parsed,
+        mut p: Parsed<'_>,
         skip_invalid: bool,
         locate: &dyn Fn(usize, u64) -> String,
         pb: &ProgressBar,
@@ -714,7 +712,7 @@ impl State<'_> {
             )));
         }
         for b in &p.bad {
-            self.reject_line(b, &p.data, &locate(p.input, b.line))?;
+            self.reject_line(b, p.data, &locate(p.input, b.line))?;
         }
         let records = std::mem::take(&mut p.records);
         self.append(records, &p, locate)?;
@@ -725,8 +723,8 @@ impl State<'_> {
 
     fn append(
         &mut self,
-        records: Vec<NewRecord>,
-        p: &Parsed,
+        records: Vec<NewRecordRef<'_>>,
+        p: &Parsed<'_>,
         locate: &dyn Fn(usize, u64) -> String,
     ) -> Result<(), CliError> {
         if records.is_empty() {

@@ -6,11 +6,16 @@
 
 use std::fmt;
 
-use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
+use crate::format::codec::StoredRecord;
 use crate::time::Timestamp;
+
+mod canonical;
+mod parse;
+
+pub use parse::NewRecordRef;
 
 /// Longest accepted string field, in bytes (64 KiB).
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
@@ -245,94 +250,24 @@ impl NewRecord {
     /// Parses one NDJSON line in the ingest form of SPEC section 1.
     ///
     /// Unknown fields, an `id`, wrong types and oversize values are errors
-    /// naming the field.
+    /// naming the field. (Bulk ingest can skip the copies:
+    /// [`NewRecordRef::from_json`] borrows from the line.)
     pub fn from_json(line: &str) -> Result<Self> {
-        let raw: RawNewRecord = serde_json::from_str(line).map_err(|e| diagnose(line, &e))?;
-        if raw.id.is_some() {
-            return Err(Error::record(
-                "id",
-                "must be absent: ids are assigned by the engine",
-            ));
-        }
-        let time = match raw.time {
-            None => None,
-            Some(RawTime::Seconds(s)) => Some(
-                Timestamp::from_unix_seconds(s)
-                    .map_err(|e| Error::record("time", e.to_string()))?,
-            ),
-            Some(RawTime::Text(t)) => Some(
-                Timestamp::parse_rfc3339(&t).map_err(|e| Error::record("time", e.to_string()))?,
-            ),
-        };
-        let r = NewRecord {
-            time,
-            customer: raw.customer,
-            person: raw.person,
-            source: raw.source,
-            action: raw.action,
-            object: raw.object,
-            object_id: raw.object_id,
-            name: raw.name,
-            field: raw.field,
-            old: raw.old,
-            new: raw.new,
-            refs: raw.refs,
-            args: raw.args,
-            result: raw.result,
-        };
-        r.validate()?;
-        Ok(r)
+        NewRecordRef::from_json(line).map(NewRecordRef::into_owned)
     }
 
     /// Checks the limits of SPEC section 1 (string lengths, `refs` count,
     /// time range). The encoded-size limit is checked at encoding.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in self.string_fields() {
-            if v.len() > MAX_STRING_BYTES {
-                return Err(Error::record(
-                    name,
-                    format!("{} bytes is over the limit of {MAX_STRING_BYTES}", v.len()),
-                ));
-            }
-        }
-        if self.refs.len() > MAX_REFS {
-            return Err(Error::record(
-                "refs",
-                format!(
-                    "{} entries is over the limit of {MAX_REFS}",
-                    self.refs.len()
-                ),
-            ));
-        }
-        for r in &self.refs {
-            if r.len() > MAX_STRING_BYTES {
-                return Err(Error::record(
-                    "refs",
-                    format!(
-                        "an entry of {} bytes is over the limit of {MAX_STRING_BYTES}",
-                        r.len()
-                    ),
-                ));
-            }
-        }
-        for (name, j) in [("args", &self.args), ("result", &self.result)] {
-            if let Some(j) = j {
-                if j.as_str().len() > MAX_RECORD_BYTES {
-                    return Err(Error::record(
-                        name,
-                        format!(
-                            "{} bytes is over the record limit of {MAX_RECORD_BYTES}",
-                            j.as_str().len()
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(t) = self.time {
-            Timestamp::from_micros(t.as_micros())
-                .map_err(|e| Error::record("time", e.to_string()))?;
-        }
-        Ok(())
+        validate_fields(
+            self.string_fields(),
+            &self.refs,
+            [
+                ("args", self.args.as_ref().map(Json::as_str)),
+                ("result", self.result.as_ref().map(Json::as_str)),
+            ],
+            self.time,
+        )
     }
 
     fn string_fields(&self) -> [(&'static str, &String); 9] {
@@ -371,127 +306,85 @@ impl NewRecord {
     }
 }
 
-/// Turns a serde error into one that names the offending field: the fast
-/// typed parse failed, so look at the line as a generic JSON value.
-fn diagnose(line: &str, e: &serde_json::Error) -> Error {
-    use serde_json::Value;
-    let v: Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => return Error::record("record", format!("malformed JSON: {e}")),
-    };
-    let Value::Object(map) = v else {
-        return Error::record("record", "expected a JSON object");
-    };
-    const STRINGS: [&str; 9] = [
-        "person",
-        "source",
-        "action",
-        "object",
-        "object_id",
-        "name",
-        "field",
-        "old",
-        "new",
-    ];
-    for (k, v) in &map {
-        let ok = match k.as_str() {
-            "id" => return Error::record("id", "must be absent: ids are assigned by the engine"),
-            "customer" => v.as_u64().is_some(),
-            "time" => v.is_string() || v.as_i64().is_some(),
-            "refs" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-            "args" | "result" => true,
-            s if STRINGS.contains(&s) => v.is_string(),
-            other => {
-                return Error::record(
-                    other,
+/// The limits of SPEC section 1 over a record's parts (string lengths,
+/// `refs` count, `args`/`result` size, time range). The encoded-size limit
+/// is checked at encoding.
+fn validate_fields<S: AsRef<str>>(
+    strings: [(&str, &S); 9],
+    refs: &[S],
+    json: [(&str, Option<&str>); 2],
+    time: Option<Timestamp>,
+) -> Result<()> {
+    for (name, v) in strings {
+        let v = v.as_ref();
+        if v.len() > MAX_STRING_BYTES {
+            return Err(Error::record(
+                name,
+                format!("{} bytes is over the limit of {MAX_STRING_BYTES}", v.len()),
+            ));
+        }
+    }
+    if refs.len() > MAX_REFS {
+        return Err(Error::record(
+            "refs",
+            format!("{} entries is over the limit of {MAX_REFS}", refs.len()),
+        ));
+    }
+    for r in refs {
+        let r = r.as_ref();
+        if r.len() > MAX_STRING_BYTES {
+            return Err(Error::record(
+                "refs",
+                format!(
+                    "an entry of {} bytes is over the limit of {MAX_STRING_BYTES}",
+                    r.len()
+                ),
+            ));
+        }
+    }
+    for (name, j) in json {
+        if let Some(j) = j {
+            if j.len() > MAX_RECORD_BYTES {
+                return Err(Error::record(
+                    name,
                     format!(
-                        "unknown field (expected time, customer, {}, refs, args, result)",
-                        STRINGS.join(", ")
+                        "{} bytes is over the record limit of {MAX_RECORD_BYTES}",
+                        j.len()
                     ),
-                )
-            }
-        };
-        if !ok {
-            let want = match k.as_str() {
-                "customer" => "an unsigned integer",
-                "time" => "an RFC 3339 string or integer unix seconds",
-                "refs" => "an array of strings",
-                _ => "a string",
-            };
-            return Error::record(k.clone(), format!("expected {want}, found {v}"));
-        }
-    }
-    if !map.contains_key("customer") {
-        return Error::record("customer", "missing (it is required)");
-    }
-    Error::record("record", e.to_string())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNewRecord {
-    #[serde(default)]
-    id: Option<IgnoredAny>,
-    #[serde(default)]
-    time: Option<RawTime>,
-    customer: u64,
-    #[serde(default)]
-    person: String,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    action: String,
-    #[serde(default)]
-    object: String,
-    #[serde(default)]
-    object_id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    field: String,
-    #[serde(default)]
-    old: String,
-    #[serde(default)]
-    new: String,
-    #[serde(default)]
-    refs: Vec<String>,
-    #[serde(default, deserialize_with = "some_json")]
-    args: Option<Json>,
-    #[serde(default, deserialize_with = "some_json")]
-    result: Option<Json>,
-}
-
-/// `"args": null` is stored as JSON `null`, distinct from an absent field.
-fn some_json<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Json>, D::Error> {
-    Json::deserialize(d).map(Some)
-}
-
-enum RawTime {
-    Seconds(i64),
-    Text(String),
-}
-
-impl<'de> Deserialize<'de> for RawTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = RawTime;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an RFC 3339 string or integer unix seconds")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<RawTime, E> {
-                Ok(RawTime::Seconds(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<RawTime, E> {
-                i64::try_from(v)
-                    .map(RawTime::Seconds)
-                    .map_err(|_| E::custom("time is out of range"))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<RawTime, E> {
-                Ok(RawTime::Text(v.to_string()))
+                ));
             }
         }
-        d.deserialize_any(V)
+    }
+    if let Some(t) = time {
+        Timestamp::from_micros(t.as_micros()).map_err(|e| Error::record("time", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A record the engine can append: [`NewRecord`], or [`NewRecordRef`]
+/// borrowed from the text it was parsed from. Sealed: implemented only here.
+pub trait Appendable: sealed::Sealed {
+    /// Checks the limits of SPEC section 1.
+    fn check(&self) -> Result<()>;
+    /// The record as it will be encoded, as record `id` (`now` when it has
+    /// no time); `refs` is a vector to reuse for the `refs` field.
+    fn stored<'s>(&'s self, id: u64, now: Timestamp, refs: Vec<&'s str>) -> StoredRecord<'s>;
+}
+
+mod sealed {
+    /// Keeps [`super::Appendable`] implemented by this crate only.
+    pub trait Sealed {}
+    impl Sealed for super::NewRecord {}
+    impl Sealed for super::NewRecordRef<'_> {}
+}
+
+impl Appendable for NewRecord {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn stored<'s>(&'s self, id: u64, now: Timestamp, refs: Vec<&'s str>) -> StoredRecord<'s> {
+        StoredRecord::from_new(self, id, now, refs)
     }
 }
 
