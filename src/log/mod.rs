@@ -22,6 +22,7 @@ mod writer;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
@@ -139,6 +140,11 @@ pub(crate) struct SyncState {
     pub in_progress: bool,
     pub failed: Option<String>,
     pub shutdown: bool,
+    /// The ids awaited by callers of `wait_durable` that no completed
+    /// fsync covers yet (group commit: the next fsync's group).
+    pub queued: Vec<u64>,
+    /// A leader is waiting on `gather_cv` for its group to form.
+    pub gathering: bool,
 }
 
 /// The segmented log.
@@ -152,6 +158,11 @@ pub struct Log {
     pub(crate) writer: Mutex<Writer>,
     pub(crate) sync: Mutex<SyncState>,
     pub(crate) sync_cv: Condvar,
+    /// Wakes a group-commit leader gathering its group (a caller queued,
+    /// or an appender left).
+    pub(crate) gather_cv: Condvar,
+    /// Appenders inside `append_batch` in `always` mode (group commit).
+    pub(crate) in_flight: AtomicUsize,
     pub(crate) observer: Arc<dyn LogObserver>,
     pub(crate) warnings: Vec<String>,
     /// Serialises archive and retention (they rewrite the segment list).
@@ -568,8 +579,12 @@ impl Log {
                 in_progress: false,
                 failed: None,
                 shutdown: false,
+                queued: Vec::new(),
+                gathering: false,
             }),
             sync_cv: Condvar::new(),
+            gather_cv: Condvar::new(),
+            in_flight: AtomicUsize::new(0),
             observer,
             warnings,
             maintenance: Mutex::new(()),

@@ -48,6 +48,10 @@ struct State {
     durable_dirs: HashMap<PathBuf, BTreeMap<String, u64>>,
     next_inode: u64,
     ops: u64,
+    /// File fsyncs that succeeded.
+    file_syncs: u64,
+    /// How long a file fsync takes (a device's flush latency).
+    sync_latency: std::time::Duration,
     fail_at: Option<(u64, FaultKind)>,
     disk_full: bool,
     locks: BTreeMap<PathBuf, ()>,
@@ -107,6 +111,18 @@ impl FaultStorage {
     /// Number of mutating operations so far.
     pub fn ops(&self) -> u64 {
         self.lock_state().ops
+    }
+
+    /// Makes every file fsync take `latency` (outside the storage's lock,
+    /// as a device's flush does), for tests of what overlaps an fsync.
+    pub fn set_sync_latency(&self, latency: std::time::Duration) {
+        self.lock_state().sync_latency = latency;
+    }
+
+    /// Number of successful file fsyncs so far (directory fsyncs are not
+    /// counted).
+    pub fn file_syncs(&self) -> u64 {
+        self.lock_state().file_syncs
     }
 
     /// What a machine would find after a power cut now: only fsynced bytes
@@ -251,7 +267,7 @@ impl StorageFile for FaultFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.with(|s, ino| {
+        let latency = self.with(|s, ino| {
             if let Some(k) = FaultStorage::tick(s) {
                 return Err(fault_error(if k == FaultKind::ShortWrite {
                     FaultKind::Eio
@@ -264,8 +280,15 @@ impl StorageFile for FaultFile {
                 .get_mut(&ino)
                 .ok_or_else(|| io::Error::other("stale file"))?;
             i.durable = i.live.clone();
-            Ok(())
-        })
+            s.file_syncs += 1;
+            Ok(s.sync_latency)
+        })?;
+        // Like a device's flush: the bytes are durable, and the call
+        // returns after the latency, while other threads go on writing.
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
