@@ -269,9 +269,10 @@ impl AuditLog {
 
     /// Appends records as one unit (all or none); returns their ids.
     ///
-    /// Takes [`NewRecord`]s, or [`crate::record::NewRecordRef`]s parsed
-    /// from NDJSON without copying their text (the fast path for bulk
-    /// ingest).
+    /// Takes [`NewRecord`]s, references to them (`Vec<&NewRecord>`: the
+    /// records stay the caller's, e.g. to retry after an error), or
+    /// [`crate::record::NewRecordRef`]s parsed from NDJSON without copying
+    /// their text (the fast path for bulk ingest).
     pub fn append_batch<R: Appendable>(&self, records: Vec<R>) -> Result<RangeInclusive<u64>> {
         self.inner.log.append_batch(records)
     }

@@ -79,6 +79,19 @@ fn key_in<'a>(arena: &'a str, slots: &[Slot], slot: u32) -> &'a str {
 }
 
 impl FieldIndex {
+    /// An empty index with room for as many values, value bytes and
+    /// entries as `like` holds (the previous segment's: segments are
+    /// similar, so the next one then grows without rehashing).
+    pub fn sized_like(like: &FieldIndex) -> Self {
+        FieldIndex {
+            table: HashTable::with_capacity(like.slots.len()),
+            arena: String::with_capacity(like.arena.len()),
+            slots: Vec::with_capacity(like.slots.len()),
+            entries: Vec::with_capacity(like.entries.len()),
+            ..Default::default()
+        }
+    }
+
     /// Records that ordinal `ord` holds `key`. Ordinals must come in
     /// non-decreasing order; the same (key, ordinal) twice is kept once.
     #[inline]

@@ -458,7 +458,8 @@ impl LogObserver for Index {
             *a = ActiveIndex::new(new);
             return;
         }
-        let frozen = std::mem::replace(&mut *a, ActiveIndex::new(new));
+        let next = ActiveIndex::sized_like(new, &a);
+        let frozen = std::mem::replace(&mut *a, next);
         self.frozen
             .write()
             .unwrap_or_else(|p| p.into_inner())

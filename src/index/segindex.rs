@@ -55,6 +55,17 @@ impl ActiveIndex {
         }
     }
 
+    /// An empty index for the segment starting at `first_id`, with room
+    /// for what `like` (the previous segment's) holds.
+    pub fn sized_like(first_id: u64, like: &ActiveIndex) -> Self {
+        ActiveIndex {
+            first_id,
+            offsets: Vec::with_capacity(like.offsets.len()),
+            times: Vec::with_capacity(like.times.len()),
+            fields: std::array::from_fn(|i| FieldIndex::sized_like(&like.fields[i])),
+        }
+    }
+
     /// Adds the next record.
     pub fn add(&mut self, offset: u32, rec: &StoredRecord<'_>) {
         let ord = self.offsets.len() as u32;

@@ -376,6 +376,19 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::NewRecord {}
     impl Sealed for super::NewRecordRef<'_> {}
+    impl<T: Sealed + ?Sized> Sealed for &T {}
+}
+
+/// Records appended by reference stay the caller's (to retry after a
+/// failed append, or to keep using them) and are not freed by the append.
+impl<T: Appendable + ?Sized> Appendable for &T {
+    fn check(&self) -> Result<()> {
+        (**self).check()
+    }
+
+    fn stored<'s>(&'s self, id: u64, now: Timestamp, refs: Vec<&'s str>) -> StoredRecord<'s> {
+        (**self).stored(id, now, refs)
+    }
 }
 
 impl Appendable for NewRecord {
