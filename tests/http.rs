@@ -368,10 +368,10 @@ fn enswitch_error_codes() {
         (format!("start={};end={}", BASE_S, BASE_S - 1), "start"),
         (format!("{s};archive=2"), "archive"),
         (format!("{s};descending=yes"), "descending"),
-        (format!("{s};column=object_id"), "column"),
+        (format!("{s};column=args"), "column"),
         (format!("{s};match=regex;column=name"), "match"),
-        (format!("{s};sort=source"), "sort"),
-        (format!("{s};customer=own"), "customer"),
+        (format!("{s};sort=refs"), "sort"),
+        (format!("{s};customer=mine"), "customer"),
         (format!("{s};limit=5"), "limit"),
         (format!("{s};start=7"), "start"),
     ] {
@@ -995,6 +995,70 @@ fn voximplant_error_codes_and_jwt_refusals() {
     assert_eq!(r.status().as_u16(), 413);
     let v: Value = r.json().unwrap();
     assert_eq!(v["error"]["code"], 101);
+}
+
+/// Enswitch forms an outside tester reads in SPEC sections 2 and 5.3:
+/// `customer=own` (SPEC section 2's name for the caller's own customer),
+/// `column`/`match`/`sort` names in any case, and the sort and column
+/// fields of SPEC section 2 beyond the seed's lists.
+#[test]
+fn enswitch_spec_forms_of_parameters() {
+    let fx = fixture(600, 19);
+    let base = Query::new().with_range(Some(ts(ALL_TIME)), None);
+    let s = format!("start={ALL_TIME}");
+    // customer=own is the caller's own customer, like no customer at all.
+    for own in ["own", "OWN"] {
+        let n = check_ens(
+            &fx,
+            "c2",
+            &format!("{s};customer={own}"),
+            &base.clone().with_scope(Scope::Own(2)),
+        );
+        assert!(n > 0, "customer 2 has rows");
+    }
+    // Names of columns, match modes and sort fields in any case.
+    let sys = base.clone().with_scope(Scope::System);
+    check_ens(
+        &fx,
+        "top",
+        &format!(
+            "{s};customer=system;column=PERSON;match=Contains;value=LIC;sort=Name;descending=1"
+        ),
+        &sys.clone()
+            .with_predicate(Predicate::new(Field::Person, MatchMode::Contains, "LIC").ignore_case())
+            .with_sort(Field::Name, true),
+    );
+    // Every sortable field of SPEC section 2 sorts, not only the seed's.
+    for (name, field) in [("source", Field::Source), ("object_id", Field::ObjectId)] {
+        for desc in [0, 1] {
+            check_ens(
+                &fx,
+                "top",
+                &format!("{s};customer=system;sort={name};descending={desc}"),
+                &sys.clone().with_sort(field, desc == 1),
+            );
+        }
+    }
+    // Row fields beyond the seed's column list are searchable too.
+    let sample = &fx
+        .all
+        .iter()
+        .find(|(r, a)| !a && !r.object_id.is_empty())
+        .unwrap()
+        .0;
+    for (col, field, v) in [
+        ("object_id", Field::ObjectId, sample.object_id.clone()),
+        ("customer", Field::Customer, sample.customer.to_string()),
+    ] {
+        let n = check_ens(
+            &fx,
+            "top",
+            &format!("{s};customer=system;column={col};value={}", pct(&v)),
+            &sys.clone()
+                .with_predicate(Predicate::new(field, MatchMode::Exact, v.clone()).ignore_case()),
+        );
+        assert!(n > 0, "{col}");
+    }
 }
 
 fn wait_done(log: &AuditLog, id: u64, customer: u64) {
