@@ -1061,6 +1061,112 @@ fn enswitch_spec_forms_of_parameters() {
     }
 }
 
+/// Voximplant: a missing (102) or unknown (103) command whatever the token;
+/// parameter count and length over the limits answered with HTTP 400 (SPEC
+/// section 5.3, "413 / 400") and code 101; a POST body without a
+/// Content-Type read as a form, in both APIs.
+#[test]
+fn voximplant_dispatch_limits_and_untyped_form_bodies() {
+    let fx = fixture(200, 23);
+    let url = &fx.srv.url;
+    let base = Query::new().with_range(Some(ts(ALL_TIME)), None);
+    let s = format!("start={ALL_TIME}");
+    // A form POST without a Content-Type header is still a form.
+    let (st, v) = ens_send(
+        client()
+            .post(format!("{url}/api/json/audit/list/"))
+            .body(format!("auth_username=top;auth_password=top-pw;{s}")),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        reference(&fx.all, &fx.tree, &base.clone().with_scope(Scope::Own(1))).len()
+    );
+
+    // Voximplant: the command is resolved before the token is checked.
+    for auth in [None, Some(t3())] {
+        let mut r = client().post(format!("{url}/platform_api"));
+        if let Some(t) = &auth {
+            r = r.bearer_auth(t);
+        }
+        let v: Value = r.send().unwrap().json().unwrap();
+        assert_eq!(
+            v["error"]["code"],
+            102,
+            "no cmd, token {}: {v}",
+            auth.is_some()
+        );
+        let mut r = client().get(format!("{url}/platform_api/GetCallHistory"));
+        if let Some(t) = &auth {
+            r = r.bearer_auth(t);
+        }
+        let v: Value = r.send().unwrap().json().unwrap();
+        assert_eq!(
+            v["error"]["code"],
+            103,
+            "unknown cmd, token {}: {v}",
+            auth.is_some()
+        );
+    }
+    // A known command without a token is still 100.
+    let v: Value = client()
+        .get(format!("{url}/platform_api/GetAuditLog"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["error"]["code"], 100, "{v}");
+    // Parameter count and length over the limits: HTTP 400 (SPEC 5.3
+    // "413 / 400"), the body the Voximplant error object with code 101.
+    let tok = t3();
+    let (from, to) = from_to();
+    let many: Vec<(String, String)> = (0..300).map(|i| (format!("p{i}"), "1".into())).collect();
+    let long = [
+        ("from_date", from.clone()),
+        ("to_date", to.clone()),
+        ("filtered_cmd", "x".repeat(200)),
+    ];
+    let small = Server::start(
+        fx.log.clone(),
+        ServeConfig::new(&fx.users).limits(auditlog::server::params::Limits {
+            max_value_bytes: 100,
+            ..Default::default()
+        }),
+    );
+    for (what, req) in [
+        (
+            "too many parameters",
+            client()
+                .post(format!("{url}/platform_api/GetAuditLog"))
+                .form(&many),
+        ),
+        (
+            "a value too long",
+            client()
+                .get(format!("{}/platform_api/GetAuditLog", small.url))
+                .query(&long),
+        ),
+    ] {
+        let r = req.bearer_auth(&tok).send().unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{what}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], 101, "{what}: {v}");
+    }
+    // A form body without a Content-Type.
+    let r = client()
+        .post(format!("{url}/platform_api/GetAuditLog"))
+        .bearer_auth(&tok)
+        .body(format!(
+            "from_date={}&to_date={}&count=0",
+            pct(&from),
+            pct(&to)
+        ))
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    assert!(v["total_count"].as_u64().unwrap() > 0, "{v}");
+}
+
 fn wait_done(log: &AuditLog, id: u64, customer: u64) {
     let r = log
         .reports()
