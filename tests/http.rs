@@ -368,10 +368,10 @@ fn enswitch_error_codes() {
         (format!("start={};end={}", BASE_S, BASE_S - 1), "start"),
         (format!("{s};archive=2"), "archive"),
         (format!("{s};descending=yes"), "descending"),
-        (format!("{s};column=object_id"), "column"),
+        (format!("{s};column=args"), "column"),
         (format!("{s};match=regex;column=name"), "match"),
-        (format!("{s};sort=source"), "sort"),
-        (format!("{s};customer=own"), "customer"),
+        (format!("{s};sort=refs"), "sort"),
+        (format!("{s};customer=mine"), "customer"),
         (format!("{s};limit=5"), "limit"),
         (format!("{s};start=7"), "start"),
     ] {
@@ -995,6 +995,176 @@ fn voximplant_error_codes_and_jwt_refusals() {
     assert_eq!(r.status().as_u16(), 413);
     let v: Value = r.json().unwrap();
     assert_eq!(v["error"]["code"], 101);
+}
+
+/// Enswitch forms an outside tester reads in SPEC sections 2 and 5.3:
+/// `customer=own` (SPEC section 2's name for the caller's own customer),
+/// `column`/`match`/`sort` names in any case, and the sort and column
+/// fields of SPEC section 2 beyond the seed's lists.
+#[test]
+fn enswitch_spec_forms_of_parameters() {
+    let fx = fixture(600, 19);
+    let base = Query::new().with_range(Some(ts(ALL_TIME)), None);
+    let s = format!("start={ALL_TIME}");
+    // customer=own is the caller's own customer, like no customer at all.
+    for own in ["own", "OWN"] {
+        let n = check_ens(
+            &fx,
+            "c2",
+            &format!("{s};customer={own}"),
+            &base.clone().with_scope(Scope::Own(2)),
+        );
+        assert!(n > 0, "customer 2 has rows");
+    }
+    // Names of columns, match modes and sort fields in any case.
+    let sys = base.clone().with_scope(Scope::System);
+    check_ens(
+        &fx,
+        "top",
+        &format!(
+            "{s};customer=system;column=PERSON;match=Contains;value=LIC;sort=Name;descending=1"
+        ),
+        &sys.clone()
+            .with_predicate(Predicate::new(Field::Person, MatchMode::Contains, "LIC").ignore_case())
+            .with_sort(Field::Name, true),
+    );
+    // Every sortable field of SPEC section 2 sorts, not only the seed's.
+    for (name, field) in [("source", Field::Source), ("object_id", Field::ObjectId)] {
+        for desc in [0, 1] {
+            check_ens(
+                &fx,
+                "top",
+                &format!("{s};customer=system;sort={name};descending={desc}"),
+                &sys.clone().with_sort(field, desc == 1),
+            );
+        }
+    }
+    // Row fields beyond the seed's column list are searchable too.
+    let sample = &fx
+        .all
+        .iter()
+        .find(|(r, a)| !a && !r.object_id.is_empty())
+        .unwrap()
+        .0;
+    for (col, field, v) in [
+        ("object_id", Field::ObjectId, sample.object_id.clone()),
+        ("customer", Field::Customer, sample.customer.to_string()),
+    ] {
+        let n = check_ens(
+            &fx,
+            "top",
+            &format!("{s};customer=system;column={col};value={}", pct(&v)),
+            &sys.clone()
+                .with_predicate(Predicate::new(field, MatchMode::Exact, v.clone()).ignore_case()),
+        );
+        assert!(n > 0, "{col}");
+    }
+}
+
+/// Voximplant: a missing (102) or unknown (103) command whatever the token;
+/// parameter count and length over the limits answered with HTTP 400 (SPEC
+/// section 5.3, "413 / 400") and code 101; a POST body without a
+/// Content-Type read as a form, in both APIs.
+#[test]
+fn voximplant_dispatch_limits_and_untyped_form_bodies() {
+    let fx = fixture(200, 23);
+    let url = &fx.srv.url;
+    let base = Query::new().with_range(Some(ts(ALL_TIME)), None);
+    let s = format!("start={ALL_TIME}");
+    // A form POST without a Content-Type header is still a form.
+    let (st, v) = ens_send(
+        client()
+            .post(format!("{url}/api/json/audit/list/"))
+            .body(format!("auth_username=top;auth_password=top-pw;{s}")),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        reference(&fx.all, &fx.tree, &base.clone().with_scope(Scope::Own(1))).len()
+    );
+
+    // Voximplant: the command is resolved before the token is checked.
+    for auth in [None, Some(t3())] {
+        let mut r = client().post(format!("{url}/platform_api"));
+        if let Some(t) = &auth {
+            r = r.bearer_auth(t);
+        }
+        let v: Value = r.send().unwrap().json().unwrap();
+        assert_eq!(
+            v["error"]["code"],
+            102,
+            "no cmd, token {}: {v}",
+            auth.is_some()
+        );
+        let mut r = client().get(format!("{url}/platform_api/GetCallHistory"));
+        if let Some(t) = &auth {
+            r = r.bearer_auth(t);
+        }
+        let v: Value = r.send().unwrap().json().unwrap();
+        assert_eq!(
+            v["error"]["code"],
+            103,
+            "unknown cmd, token {}: {v}",
+            auth.is_some()
+        );
+    }
+    // A known command without a token is still 100.
+    let v: Value = client()
+        .get(format!("{url}/platform_api/GetAuditLog"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["error"]["code"], 100, "{v}");
+    // Parameter count and length over the limits: HTTP 400 (SPEC 5.3
+    // "413 / 400"), the body the Voximplant error object with code 101.
+    let tok = t3();
+    let (from, to) = from_to();
+    let many: Vec<(String, String)> = (0..300).map(|i| (format!("p{i}"), "1".into())).collect();
+    let long = [
+        ("from_date", from.clone()),
+        ("to_date", to.clone()),
+        ("filtered_cmd", "x".repeat(200)),
+    ];
+    let small = Server::start(
+        fx.log.clone(),
+        ServeConfig::new(&fx.users).limits(auditlog::server::params::Limits {
+            max_value_bytes: 100,
+            ..Default::default()
+        }),
+    );
+    for (what, req) in [
+        (
+            "too many parameters",
+            client()
+                .post(format!("{url}/platform_api/GetAuditLog"))
+                .form(&many),
+        ),
+        (
+            "a value too long",
+            client()
+                .get(format!("{}/platform_api/GetAuditLog", small.url))
+                .query(&long),
+        ),
+    ] {
+        let r = req.bearer_auth(&tok).send().unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{what}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], 101, "{what}: {v}");
+    }
+    // A form body without a Content-Type.
+    let r = client()
+        .post(format!("{url}/platform_api/GetAuditLog"))
+        .bearer_auth(&tok)
+        .body(format!(
+            "from_date={}&to_date={}&count=0",
+            pct(&from),
+            pct(&to)
+        ))
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    assert!(v["total_count"].as_u64().unwrap() > 0, "{v}");
 }
 
 fn wait_done(log: &AuditLog, id: u64, customer: u64) {

@@ -18,7 +18,12 @@
 //!   is a 400 with key `start`; `start` = `end` is an empty result;
 //! - `archive` and `descending` take exactly `0` or `1`;
 //! - empty `customer`, `match` and `sort` mean their defaults; `customer`
-//!   keywords (`all`, `recursive`, `system`) are ASCII case-insensitive;
+//!   keywords (`own`, `all`, `recursive`, `system`; `own` is SPEC section
+//!   2's name for the caller's own customer) are ASCII case-insensitive;
+//! - `column`, `match` and `sort` names are ASCII case-insensitive; beyond
+//!   the seed's lists, `column` also takes `customer`, `object_id` and
+//!   `refs`, and `sort` also takes `source` and `object_id` (SPEC section
+//!   2: every field but `args`, `result` and `refs` sorts);
 //! - `value` without a `column` is ignored (the seed: empty column = none);
 //! - checks run in this order: the `audit` role (402), parameters (400),
 //!   then `archive` and `customer` authority (402).
@@ -226,7 +231,7 @@ pub fn parse_audit_list(
 
     let mode = match params.get_one("match")? {
         None | Some("") => MatchMode::Exact,
-        Some(m) => m.parse::<MatchMode>().map_err(|_| {
+        Some(m) => m.to_ascii_lowercase().parse::<MatchMode>().map_err(|_| {
             EnswitchError::bad_request(
                 "match",
                 "match must be one of: exact, start, end, contains.",
@@ -258,13 +263,14 @@ pub fn parse_audit_list(
 
     let scope = match params.get_one("customer")? {
         None | Some("") => Scope::Own(user.customer),
+        Some(c) if c.eq_ignore_ascii_case("own") => Scope::Own(user.customer),
         Some(c) if c.eq_ignore_ascii_case("all") => Scope::Children(user.customer),
         Some(c) if c.eq_ignore_ascii_case("recursive") => Scope::Descendants(user.customer),
         Some(c) if c.eq_ignore_ascii_case("system") => Scope::System,
         Some(c) => Scope::Own(c.parse::<u64>().map_err(|_| {
             EnswitchError::bad_request(
                 "customer",
-                "customer must be a customer id, \"all\", \"recursive\" or \"system\".",
+                "customer must be a customer id, \"own\", \"all\", \"recursive\" or \"system\".",
             )
         })?),
     };
@@ -302,8 +308,9 @@ pub fn parse_audit_list(
     Ok(EnswitchRequest { query })
 }
 
-/// `column` names and the record fields they search.
-const COLUMNS: [(&str, Field); 9] = [
+/// `column` names and the record fields they search: the seed's nine,
+/// then the other fields of SPEC section 2 a row shows or relates to.
+const COLUMNS: [(&str, Field); 12] = [
     ("person", Field::Person),
     ("source", Field::Source),
     ("action", Field::Action),
@@ -313,10 +320,14 @@ const COLUMNS: [(&str, Field); 9] = [
     ("field", Field::Field),
     ("old", Field::Old),
     ("new", Field::New),
+    ("customer", Field::Customer),
+    ("object_id", Field::ObjectId),
+    ("refs", Field::Refs),
 ];
 
-/// `sort` names and the record fields they order by.
-const SORTS: [(&str, Field); 10] = [
+/// `sort` names and the record fields they order by: the seed's ten, then
+/// the other sortable fields of SPEC section 2.
+const SORTS: [(&str, Field); 12] = [
     ("action", Field::Action),
     ("customer", Field::Customer),
     ("field", Field::Field),
@@ -327,14 +338,24 @@ const SORTS: [(&str, Field); 10] = [
     ("object", Field::Object),
     ("old", Field::Old),
     ("time", Field::Time),
+    ("source", Field::Source),
+    ("object_id", Field::ObjectId),
 ];
 
+/// The field `column` names, ASCII case-insensitively.
 fn column_field(s: &str) -> Option<Field> {
-    COLUMNS.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
+    COLUMNS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, f)| *f)
 }
 
+/// The field `sort` names, ASCII case-insensitively.
 fn sort_field(s: &str) -> Option<Field> {
-    SORTS.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
+    SORTS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, f)| *f)
 }
 
 fn unix_seconds(key: &str, s: &str, is_end: bool) -> Result<Timestamp, EnswitchError> {
@@ -620,6 +641,15 @@ mod tests {
             parse("start=1&customer=").unwrap().scope,
             Some(Scope::Own(10))
         );
+        // SPEC section 2's `own`, and names in any case.
+        assert_eq!(
+            parse("start=1&customer=Own").unwrap().scope,
+            Some(Scope::Own(10))
+        );
+        let q = parse("start=1&column=PERSON&match=Contains&value=x&sort=Source").unwrap();
+        assert_eq!(q.predicates[0].field, Field::Person);
+        assert_eq!(q.predicates[0].mode, MatchMode::Contains);
+        assert_eq!(q.sort.field, Field::Source);
         assert!(
             !parse("start=1&archive=0&descending=0")
                 .unwrap()
@@ -660,13 +690,12 @@ mod tests {
         assert_eq!(err("start=1&archive=2"), (400, "archive".into()));
         assert_eq!(err("start=1&archive=yes"), (400, "archive".into()));
         assert_eq!(err("start=1&descending=true"), (400, "descending".into()));
-        assert_eq!(err("start=1&column=object_id"), (400, "column".into()));
-        assert_eq!(err("start=1&column=Person"), (400, "column".into()));
+        assert_eq!(err("start=1&column=args"), (400, "column".into()));
+        assert_eq!(err("start=1&sort=refs"), (400, "sort".into()));
         assert_eq!(err("start=1&match=regex"), (400, "match".into()));
-        assert_eq!(err("start=1&sort=source"), (400, "sort".into()));
         assert_eq!(err("start=1&sort=bogus"), (400, "sort".into()));
         assert_eq!(err("start=1&customer=-1"), (400, "customer".into()));
-        assert_eq!(err("start=1&customer=own"), (400, "customer".into()));
+        assert_eq!(err("start=1&customer=mine"), (400, "customer".into()));
         assert_eq!(err("start=1&limit=5"), (400, "limit".into()));
         assert_eq!(err("start=1&start=2"), (400, "start".into()));
         let e = parse("start=1&column=nope").unwrap_err();

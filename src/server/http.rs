@@ -807,8 +807,16 @@ async fn vox_inner(
                 Some(StatusCode::PAYLOAD_TOO_LARGE),
             ))
         }
+        // Parameter limits answer HTTP 400 (SPEC section 5.3), with the
+        // error object of code 101.
+        Err(ParamsError::Param(e)) if e.over_limit => {
+            return Ok(vox_error(&e.into(), Some(StatusCode::BAD_REQUEST)))
+        }
         Err(ParamsError::Param(e)) => return Err(e.into()),
     };
+    // The method first, as a dispatcher does: a missing (102) or unknown
+    // (103) command is that whatever the token; then the token (100).
+    let cmd = voximplant::resolve_command(parts.uri.path(), &params)?;
     let header = parts
         .headers
         .get(AUTHORIZATION)
@@ -820,7 +828,6 @@ async fn vox_inner(
     let user =
         auth::verify_bearer(&users, token, Timestamp::now()).inspect_err(log_auth_failure)?;
     *who = Some(user.username.clone());
-    let cmd = voximplant::resolve_command(parts.uri.path(), &params)?;
     let log = st.log().clone();
     match voximplant::parse_request(cmd, &params, &user)? {
         VoxRequest::GetAuditLog(r) => {

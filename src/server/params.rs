@@ -63,6 +63,10 @@ pub struct ParamError {
     pub key: String,
     /// What is wrong.
     pub message: String,
+    /// Whether a [`Limits`] bound was passed (too many parameters, a name
+    /// or value too long): SPEC section 5.3 answers those with HTTP 400 in
+    /// both APIs.
+    pub over_limit: bool,
 }
 
 impl ParamError {
@@ -71,6 +75,15 @@ impl ParamError {
         ParamError {
             key: key.into(),
             message: message.into(),
+            over_limit: false,
+        }
+    }
+
+    /// Builds an error about parameter `key` passing one of the [`Limits`].
+    pub fn limit(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ParamError {
+            over_limit: true,
+            ..ParamError::new(key, message)
         }
     }
 }
@@ -116,7 +129,7 @@ impl Params {
     /// Adds one pair, enforcing the limits.
     pub fn push(&mut self, key: String, value: String) -> Result<(), ParamError> {
         if self.pairs.len() >= self.limits.max_params {
-            return Err(ParamError::new(
+            return Err(ParamError::limit(
                 "",
                 format!("too many parameters (at most {})", self.limits.max_params),
             ));
@@ -138,7 +151,7 @@ impl Params {
             |b: &u8| *b == b'&' || (separators == Separators::AmpersandOrSemicolon && *b == b';');
         for pair in input.split(is_sep).filter(|p| !p.is_empty()) {
             if params.pairs.len() >= limits.max_params {
-                return Err(ParamError::new(
+                return Err(ParamError::limit(
                     "",
                     format!("too many parameters (at most {})", limits.max_params),
                 ));
@@ -154,7 +167,7 @@ impl Params {
             // refused before decoding; values are checked after (a %XX is 3
             // bytes for 1).
             if k.len() > limits.max_key_bytes * 3 {
-                return Err(ParamError::new(
+                return Err(ParamError::limit(
                     String::from_utf8_lossy(k.get(..32).unwrap_or(k)).into_owned(),
                     format!("name longer than {} bytes", limits.max_key_bytes),
                 ));
@@ -207,7 +220,7 @@ impl Params {
                 return Err(ParamError::new(key, "file uploads are not accepted"));
             }
             if params.pairs.len() >= limits.max_params {
-                return Err(ParamError::new(
+                return Err(ParamError::limit(
                     "",
                     format!("too many parameters (at most {})", limits.max_params),
                 ));
@@ -256,7 +269,8 @@ impl Params {
     }
 
     /// Parses a request body by its `Content-Type`: urlencoded, multipart,
-    /// or JSON. An empty body is no parameters whatever its type; a
+    /// or JSON. A body without a `Content-Type` is read as urlencoded (what
+    /// a form post is). An empty body is no parameters whatever its type; a
     /// non-empty body of another type is an error.
     pub async fn parse_body(
         body: Bytes,
@@ -267,7 +281,7 @@ impl Params {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Params::new(limits));
         }
-        let ct = content_type.unwrap_or_default();
+        let ct = content_type.unwrap_or("application/x-www-form-urlencoded");
         let media = ct
             .split(';')
             .next()
@@ -372,7 +386,7 @@ fn check_key(key: &str, limits: &Limits) -> Result<(), ParamError> {
     }
     if key.len() > limits.max_key_bytes {
         let shown: String = key.chars().take(32).collect();
-        return Err(ParamError::new(
+        return Err(ParamError::limit(
             shown,
             format!("name longer than {} bytes", limits.max_key_bytes),
         ));
@@ -388,7 +402,7 @@ fn check_value(key: &str, len: usize, limits: &Limits) -> Result<(), ParamError>
 }
 
 fn value_too_long(key: &str, limits: &Limits) -> ParamError {
-    ParamError::new(
+    ParamError::limit(
         key,
         format!("value longer than {} bytes", limits.max_value_bytes),
     )
@@ -504,6 +518,10 @@ mod tests {
         let e = parse(b"a=1&b=2&c=3&d=4").unwrap_err();
         assert_eq!(e.key, "");
         assert!(e.message.contains("too many"));
+        assert!(e.over_limit);
+        assert!(parse(b"abcde=1").unwrap_err().over_limit);
+        assert!(parse(b"k=123456").unwrap_err().over_limit);
+        assert!(!parse(b"v=%FF").unwrap_err().over_limit);
         let e = parse(b"abcde=1").unwrap_err();
         assert!(e.message.contains("name longer than 4"), "{e}");
         let e = parse(b"k=123456").unwrap_err();
@@ -672,9 +690,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("unsupported Content-Type"), "{e}");
-        let e = Params::parse_body(Bytes::from_static(b"a=1"), None, seps, lim)
+        // No Content-Type: a form body.
+        let p = Params::parse_body(Bytes::from_static(b"a=1;b=2"), None, seps, lim)
             .await
-            .unwrap_err();
-        assert!(e.message.contains("unsupported Content-Type"), "{e}");
+            .unwrap();
+        assert_eq!(pairs(&p), vec![("a", "1"), ("b", "2")]);
     }
 }

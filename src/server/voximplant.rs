@@ -35,7 +35,10 @@
 //!   `desc_order` reversing both;
 //! - errors travel with HTTP status 200 and the `error` object (the seed
 //!   shows no error status; clients look for `error` in the body); only
-//!   internal failures use 500.
+//!   internal failures use 500, and the HTTP layer keeps 413 and 400 for
+//!   the body and parameter limits (SPEC section 5.3);
+//! - the HTTP layer resolves the command ([`resolve_command`]) before it
+//!   checks the token, so 102 and 103 do not depend on authentication.
 
 use std::fmt;
 
