@@ -12,7 +12,9 @@
 //!   append also frees them);
 //! - `always_1_thread`: `append` of one record at a time in
 //!   `Durability::Always` (one fsync per record);
-//! - `always_32_threads`: the same from 32 threads (group commit).
+//! - `always_32_threads`: the same from 32 threads (group commit);
+//! - `always_1_thread_1ms_flush`, `always_32_threads_1ms_flush`: the same
+//!   two on the in-memory fault layer with a simulated 1 ms device flush.
 //!
 //! Run: `cargo bench --bench append`.
 
@@ -21,9 +23,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auditlog::format::{codec, layout};
+use auditlog::storage::fault::FaultStorage;
 use auditlog::workload::Workload;
 use auditlog::{AuditLog, Durability, NewRecord, Options, Record, Timestamp};
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+use std::sync::Arc;
 
 /// Records per iteration of the bulk benchmarks.
 const BULK: u64 = 100_000;
@@ -137,10 +144,38 @@ fn bench_append(c: &mut Criterion) {
     });
     drop(log);
 
-    let log = open(&tmp.path().join("always1"), Durability::Always);
+    bench_always(&mut g, &recs, "", &|name| {
+        open(&tmp.path().join(name), Durability::Always)
+    });
+    // The same on a simulated device whose flush takes 1 ms (the fault
+    // layer, in memory): what group commit gives where an fsync costs more
+    // than waking the appenders, as on disks without a write cache.
+    bench_always(&mut g, &recs, "_1ms_flush", &|name| {
+        let storage = FaultStorage::new();
+        storage.set_sync_latency(Duration::from_millis(1));
+        Options::new(Path::new("/bench").join(name))
+            .storage(Arc::new(storage))
+            .durability(Durability::Always)
+            // Bounds the in-memory file the fault layer copies per fsync.
+            .segment_size(1 << 20)
+            .open()
+            .unwrap()
+    });
+    g.finish();
+}
+
+/// `always` mode with 1 and with 32 appenders, on the logs `open_log`
+/// opens (by name).
+fn bench_always(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    recs: &[NewRecord],
+    suffix: &str,
+    open_log: &dyn Fn(&str) -> AuditLog,
+) {
+    let log = open_log("always1");
     g.throughput(Throughput::Elements(ALWAYS_ONE))
         .measurement_time(Duration::from_secs(5));
-    g.bench_function("always_1_thread", |b| {
+    g.bench_function(format!("always_1_thread{suffix}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -156,9 +191,9 @@ fn bench_append(c: &mut Criterion) {
     });
     drop(log);
 
-    let log = open(&tmp.path().join("always32"), Durability::Always);
+    let log = open_log("always32");
     g.throughput(Throughput::Elements(THREADS * PER_THREAD));
-    g.bench_function("always_32_threads", |b| {
+    g.bench_function(format!("always_32_threads{suffix}"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -185,7 +220,6 @@ fn bench_append(c: &mut Criterion) {
         })
     });
     drop(log);
-    g.finish();
 }
 
 criterion_group!(benches, bench_append);
