@@ -309,7 +309,15 @@ impl Log {
                 if let Err(e) = res {
                     s.failed.get_or_insert_with(|| e.to_string());
                 }
+                let covered = s.failed.is_none() && s.synced_id >= id;
+                // Wake the waiters with the lock released, so that they do
+                // not wake only to block on it again behind this thread.
+                drop(s);
                 self.sync_cv.notify_all();
+                if covered {
+                    return Ok(());
+                }
+                s = lock_mutex(&self.sync);
                 continue;
             }
             s = self.sync_cv.wait(s).unwrap_or_else(|p| p.into_inner());
