@@ -1498,3 +1498,29 @@ fn ingest_rate_vs_library() {
         "the CLI reaches only {ratio:.2} of the library's rate"
     );
 }
+
+/// `--segment-mib` bounds the segments a writing command makes: ingesting
+/// 30,000 records with 1 MiB segments seals at least two, and every record
+/// reads back; the default keeps them in one.
+#[test]
+fn segment_mib_bounds_the_segments() {
+    let recs = sample(30_000);
+    let text: String = recs.iter().map(|r| line_of(r) + "\n").collect();
+    assert!(text.len() > 6 << 20, "{} bytes", text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    run_in(
+        &small,
+        &["--segment-mib", "1", "ingest", "--durability", "never"],
+        text.as_bytes(),
+    )
+    .ok();
+    let segs = open(&small).segments();
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    assert_eq!(everything(&small).len(), recs.len());
+    let big = dir.path().join("big");
+    run_in(&big, &["ingest", "--durability", "never"], text.as_bytes()).ok();
+    assert_eq!(open(&big).segments().len(), 1);
+    let out = run(&small, &["--segment-mib", "0", "stats"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

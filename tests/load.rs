@@ -12,8 +12,10 @@
 //! 200,000) with `Durability::Always` (`AUDITLOG_LOAD_INGESTERS` changes
 //! the number of ingesting clients). Guards against errors under load and
 //! lost acknowledged records: it fails on any error, and checks that every
-//! acknowledged id is listed afterwards through the API. Prints requests/s
-//! and latency percentiles per kind, and the process's resident memory.
+//! acknowledged id is listed afterwards through the API. The server is the
+//! built `auditlog serve` in its own process (stopped with SIGTERM, which
+//! must exit cleanly). Prints requests/s and latency percentiles per kind,
+//! and the server process's resident memory.
 //!
 //! `million_row_answer_streams_in_flat_memory`: one Enswitch answer of
 //! 1,000,000 rows (the default row cap), read as it streams, while the
@@ -40,16 +42,79 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Resident anonymous memory (heap and stacks) of this process, in MiB.
-/// File-backed pages (the memory-mapped sealed segments, which the kernel
-/// may drop at any time) are left out.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Resident anonymous memory (heap and stacks) of process `pid` (`None`:
+/// this one), in MiB. File-backed pages (the memory-mapped sealed
+/// segments, which the kernel may drop at any time) are left out.
+fn rss_mib_of(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(
+        || "/proc/self/status".to_string(),
+        |p| format!("/proc/{p}/status"),
+    );
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("RssAnon:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resident anonymous memory of this process, in MiB.
+fn rss_mib() -> f64 {
+    rss_mib_of(None)
+}
+
+/// The server's segment size bound (`AUDITLOG_LOAD_SEGMENT_MIB`, default
+/// 8 MiB: several seals within a minute of ingestion, so that the memory
+/// figures include the active index's whole cycle, not only its growth).
+fn segment_mib() -> u64 {
+    env_u64("AUDITLOG_LOAD_SEGMENT_MIB", 8)
+}
+
+/// The `auditlog` binary serving `data` as a child process (its memory
+/// is the server's alone, not the test clients' too).
+struct ChildServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ChildServer {
+    fn start(data: &std::path::Path, users: &std::path::Path) -> ChildServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .arg("--data")
+            .arg(data)
+            .args(["--segment-mib", &segment_mib().to_string()])
+            .args(["serve", "--listen", "127.0.0.1:0", "--users"])
+            .arg(users)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start auditlog serve");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(out).lines();
+        let url = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split_once("listening on ")
+                    .map(|(_, u)| u.trim().to_string())
+            })
+            .expect("the server did not say where it listens");
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ChildServer { child, url }
+    }
+
+    /// SIGTERM (graceful shutdown), then its exit status must be success.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(st.success());
+        let st = self.child.wait().expect("wait");
+        assert!(st.success(), "serve exited with {st}");
+    }
 }
 
 /// Samples RSS every 200 ms until stopped.
@@ -60,12 +125,16 @@ struct RssSampler {
 
 impl RssSampler {
     fn start() -> Self {
+        Self::of(None)
+    }
+
+    fn of(pid: Option<u32>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut samples = Vec::new();
             while !s.load(Ordering::Relaxed) {
-                samples.push(rss_mib());
+                samples.push(rss_mib_of(pid));
                 std::thread::sleep(Duration::from_millis(200));
             }
             samples
@@ -164,14 +233,16 @@ fn load_64_listers_8_ingesters() {
         "preloaded {preload} records in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+    drop(log);
     let users = write_users(dir.path());
-    let srv = Server::start(log.clone(), ServeConfig::new(&users));
+    let srv = ChildServer::start(&dir.path().join("data"), &users);
     let url = srv.url.clone();
+    let pid = Some(srv.child.id());
     let span_s = (preload as i64).max(600);
     let vox_token = token("k3", 0, serde_json::json!("3"), 3600);
 
-    let rss_before = rss_mib();
-    let sampler = RssSampler::start();
+    let rss_before = rss_mib_of(pid);
+    let sampler = RssSampler::of(pid);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
 
@@ -373,7 +444,7 @@ fn load_64_listers_8_ingesters() {
         "listed records nobody acknowledged"
     );
     assert!(total > 0);
-    srv.stop().unwrap();
+    srv.stop();
 }
 
 #[test]

@@ -194,21 +194,27 @@ impl Index {
             min_time: f.min_time,
             max_time: f.max_time,
         };
-        let stored = self.store().put(first_id, meta, &blobs);
+        let store = self.store();
+        let stored = store.put(first_id, meta, &blobs);
+        // Once stored, postings load from the store on first use, like
+        // those of an index read back: the cache's budget counts decoded
+        // postings, and encoded blobs held here would escape it (memory
+        // grew with every segment sealed).
+        let loader = match &stored {
+            Ok(()) => loader_from_store(store, first_id),
+            Err(_) => loader_from_blobs(blobs),
+        };
         let idx = Arc::new(SealedIndex::new(
             first_id,
             ai.offsets.clone(),
             ai.times.clone(),
-            loader_from_blobs(blobs),
+            loader,
         ));
-        let mut c = lock_mutex(&self.cache);
         if let Err(e) = stored {
-            drop(c);
             self.warn(format!("could not store the index of segment {first_id} in sled ({e}); keeping it in memory"));
-            c = lock_mutex(&self.cache);
-            c.pinned.insert(first_id, idx.clone());
+            lock_mutex(&self.cache).pinned.insert(first_id, idx.clone());
         } else {
-            Self::cache_insert(&mut c, first_id, idx.clone());
+            Self::cache_insert(&mut lock_mutex(&self.cache), first_id, idx.clone());
         }
         idx
     }

@@ -57,11 +57,6 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SEED", default_value_t = auditlog::workload::DEFAULT_SEED)]
     pub seed: u64,
 
-    /// Segment size bound in MiB (also the size of the segment the recovery
-    /// figures replay).
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    pub segment_mib: u64,
-
     /// Export into files in the working directory instead of a counting sink.
     #[arg(long)]
     pub export_to_file: bool,
@@ -81,7 +76,9 @@ pub struct BenchArgs {
 
 /// Runs the benchmark and prints the table (or JSON) on stdout, progress
 /// on stderr. Fails after printing when the engines disagreed on any row.
-pub fn run(args: BenchArgs) -> auditlog::Result<()> {
+/// `segment_mib` (the global `--segment-mib`) is the segment size bound,
+/// also the size of the segment the recovery figures replay.
+pub fn run(args: BenchArgs, segment_mib: u64) -> auditlog::Result<()> {
     let tmp = match &args.dir {
         Some(_) => None,
         None => Some(
@@ -101,7 +98,7 @@ pub fn run(args: BenchArgs) -> auditlog::Result<()> {
     cfg.compare_sqlite = args.compare == Some(Peer::Sqlite);
     cfg.repeats = args.repeats;
     cfg.seed = args.seed;
-    cfg.segment_size = args.segment_mib.max(1) << 20;
+    cfg.segment_size = segment_mib.max(1) << 20;
     cfg.export_to_file = args.export_to_file;
     cfg.ingest_always = !args.no_always;
     cfg.recovery = !args.no_recovery;

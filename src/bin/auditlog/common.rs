@@ -70,6 +70,18 @@ pub struct Global {
         value_parser = parse_durability
     )]
     pub durability: Durability,
+
+    /// Seal the active segment at this size, in MiB (the log is a series of
+    /// segment files; sealed ones are read-only, indexed on disk and can be
+    /// archived). Matters for commands that write.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MIB",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u64).range(1..=4096)
+    )]
+    pub segment_mib: u64,
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
@@ -79,8 +91,11 @@ fn parse_durability(s: &str) -> Result<Durability, String> {
 }
 
 impl Global {
-    fn options(&self) -> Options {
-        Options::new(&self.data).durability(self.durability)
+    /// The engine options these flags give.
+    pub fn options(&self) -> Options {
+        Options::new(&self.data)
+            .durability(self.durability)
+            .segment_size(self.segment_mib << 20)
     }
 
     /// Opens the log for a command that writes (creating the directory

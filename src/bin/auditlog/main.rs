@@ -105,9 +105,9 @@ fn dispatch(g: &Global, command: Command) -> Result<(), CliError> {
         Command::Stats(a) => maintenance::stats(g, a),
         Command::HashPassword(a) => password::run(g, a),
         #[cfg(feature = "server")]
-        Command::Serve(a) => serve::run(&g.data, g.durability, a).map_err(CliError::from),
+        Command::Serve(a) => serve::run(&g.data, g.options(), a).map_err(CliError::from),
         #[cfg(feature = "sqlite-bench")]
-        Command::Bench(a) => bench::run(a).map_err(CliError::from),
+        Command::Bench(a) => bench::run(a, g.segment_mib).map_err(CliError::from),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use auditlog::server::http::{self, ServeConfig};
 use auditlog::server::Limits;
-use auditlog::{Durability, Error, Options, Result};
+use auditlog::{Error, Options, Result};
 use clap::{Args, ValueEnum};
 
 /// Serve the Enswitch and Voximplant audit APIs and NDJSON ingestion over
@@ -72,7 +72,7 @@ pub enum LogFormat {
 }
 
 /// Opens the log in `data` and serves it until SIGTERM/SIGINT.
-pub fn run(data: &Path, durability: Durability, args: ServeArgs) -> Result<()> {
+pub fn run(data: &Path, opts: Options, args: ServeArgs) -> Result<()> {
     init_tracing(args.log_format);
     let users = args
         .users
@@ -98,7 +98,7 @@ pub fn run(data: &Path, durability: Durability, args: ServeArgs) -> Result<()> {
         );
         println!("auditlog: demo password (shown once): {password}");
     }
-    let log = Options::new(data).durability(durability).open()?;
+    let log = opts.open()?;
     for w in log.warnings() {
         tracing::warn!("{w}");
     }
