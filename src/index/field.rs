@@ -68,6 +68,14 @@ impl Default for FieldIndex {
     }
 }
 
+/// The first 8 bytes of `b` as a big-endian number, zero-padded.
+fn prefix8(b: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let k = b.len().min(8);
+    p[..k].copy_from_slice(&b[..k]);
+    u64::from_be_bytes(p)
+}
+
 fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
 }
@@ -182,8 +190,19 @@ impl FieldIndex {
     /// predecessor, and values were numbered in that order.
     pub fn for_each_sorted(&self, mut f: impl FnMut(&str, &[u32])) {
         let n = self.slots.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.key(a).as_bytes().cmp(self.key(b).as_bytes()));
+        // Sorted by each value's first 8 bytes (big-endian, zero-padded)
+        // first, which settles most comparisons without reading the arena;
+        // equal prefixes fall back to the whole values. Same order as
+        // comparing the values bytewise: a shorter value padded with zeros
+        // never sorts after a longer one it prefixes.
+        let mut keyed: Vec<(u64, u32)> = (0..n as u32)
+            .map(|s| (prefix8(self.key(s).as_bytes()), s))
+            .collect();
+        keyed.sort_unstable_by(|&(pa, a), &(pb, b)| {
+            pa.cmp(&pb)
+                .then_with(|| self.key(a).as_bytes().cmp(self.key(b).as_bytes()))
+        });
+        let order: Vec<u32> = keyed.into_iter().map(|(_, s)| s).collect();
         // Where each slot's ordinals go in one flat array, in sorted order.
         let mut at = vec![0usize; n];
         let mut total = 0usize;
@@ -293,9 +312,13 @@ mod tests {
             for _ in 0..rnd(50) {
                 // Sometimes several values per ordinal, sometimes repeats.
                 for _ in 0..=rnd(3) {
-                    let k = match rnd(4) {
+                    let k = match rnd(6) {
                         0 => String::new(),
                         1 => format!("é{}", rnd(5)),
+                        // Equal first 8 bytes, and NULs that the sort's
+                        // zero padding must not confuse with an end.
+                        2 => format!("prefix__{}", rnd(30)),
+                        3 => ["ab", "ab\0", "ab\0\0", "ab\u{1}"][rnd(4) as usize].to_string(),
                         _ => format!("v{}", rnd(200 + round)),
                     };
                     f.add(&k, ord);
