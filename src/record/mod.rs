@@ -260,7 +260,7 @@ impl NewRecord {
     /// time range). The encoded-size limit is checked at encoding.
     pub fn validate(&self) -> Result<()> {
         validate_fields(
-            self.string_fields(),
+            text_fields!(self),
             &self.refs,
             [
                 ("args", self.args.as_ref().map(Json::as_str)),
@@ -268,20 +268,6 @@ impl NewRecord {
             ],
             self.time,
         )
-    }
-
-    fn string_fields(&self) -> [(&'static str, &String); 9] {
-        [
-            ("person", &self.person),
-            ("source", &self.source),
-            ("action", &self.action),
-            ("object", &self.object),
-            ("object_id", &self.object_id),
-            ("name", &self.name),
-            ("field", &self.field),
-            ("old", &self.old),
-            ("new", &self.new),
-        ]
     }
 
     /// The stored record this becomes with `id` and a resolved time.
@@ -306,17 +292,35 @@ impl NewRecord {
     }
 }
 
+/// The nine text fields of a record to append (`NewRecord` or
+/// `NewRecordRef`), named, as `&str`s.
+macro_rules! text_fields {
+    ($r:expr) => {
+        [
+            ("person", &*$r.person),
+            ("source", &*$r.source),
+            ("action", &*$r.action),
+            ("object", &*$r.object),
+            ("object_id", &*$r.object_id),
+            ("name", &*$r.name),
+            ("field", &*$r.field),
+            ("old", &*$r.old),
+            ("new", &*$r.new),
+        ]
+    };
+}
+use text_fields;
+
 /// The limits of SPEC section 1 over a record's parts (string lengths,
 /// `refs` count, `args`/`result` size, time range). The encoded-size limit
 /// is checked at encoding.
 fn validate_fields<S: AsRef<str>>(
-    strings: [(&str, &S); 9],
+    strings: [(&str, &str); 9],
     refs: &[S],
     json: [(&str, Option<&str>); 2],
     time: Option<Timestamp>,
 ) -> Result<()> {
     for (name, v) in strings {
-        let v = v.as_ref();
         if v.len() > MAX_STRING_BYTES {
             return Err(Error::record(
                 name,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::canonical::canonical;
-use super::{validate_fields, Appendable, Json, NewRecord, MAX_RECORD_BYTES};
+use super::{text_fields, validate_fields, Appendable, Json, NewRecord, MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
 use crate::format::codec::{self, StoredRecord};
 use crate::query::Field;
@@ -116,17 +116,7 @@ impl<'a> NewRecordRef<'a> {
     /// Checks the limits of SPEC section 1, like [`NewRecord::validate`].
     pub fn validate(&self) -> Result<()> {
         validate_fields(
-            [
-                ("person", &self.person),
-                ("source", &self.source),
-                ("action", &self.action),
-                ("object", &self.object),
-                ("object_id", &self.object_id),
-                ("name", &self.name),
-                ("field", &self.field),
-                ("old", &self.old),
-                ("new", &self.new),
-            ],
+            text_fields!(self),
             &self.refs,
             [
                 ("args", self.args.as_deref()),
