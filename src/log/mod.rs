@@ -15,14 +15,16 @@
 //! The log never interprets records beyond their id and time; indexes hear
 //! about appends and seals through [`LogObserver`].
 
+mod group;
 pub mod segment;
 pub mod state;
 pub mod verify;
 mod writer;
 
+use group::{GroupCommit, SyncState};
+
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
@@ -135,18 +137,6 @@ pub(crate) struct Shared {
     pub horizon: u64,
 }
 
-pub(crate) struct SyncState {
-    pub synced_id: u64,
-    pub in_progress: bool,
-    pub failed: Option<String>,
-    pub shutdown: bool,
-    /// The ids awaited by callers of `wait_durable` that no completed
-    /// fsync covers yet (group commit: the next fsync's group).
-    pub queued: Vec<u64>,
-    /// A leader is waiting on `gather_cv` for its group to form.
-    pub gathering: bool,
-}
-
 /// The segmented log.
 pub struct Log {
     pub(crate) dir: PathBuf,
@@ -157,12 +147,10 @@ pub struct Log {
     pub(crate) shared: RwLock<Shared>,
     pub(crate) writer: Mutex<Writer>,
     pub(crate) sync: Mutex<SyncState>,
+    /// Wakes the interval flusher when it is to stop.
     pub(crate) sync_cv: Condvar,
-    /// Wakes a group-commit leader gathering its group (a caller queued,
-    /// or an appender left).
-    pub(crate) gather_cv: Condvar,
-    /// Appenders inside `append_batch` in `always` mode (group commit).
-    pub(crate) in_flight: AtomicUsize,
+    /// Group commit's lock-free side.
+    pub(crate) group: GroupCommit,
     pub(crate) observer: Arc<dyn LogObserver>,
     pub(crate) warnings: Vec<String>,
     /// Serialises archive and retention (they rewrite the segment list).
@@ -574,17 +562,9 @@ impl Log {
                 horizon,
             }),
             writer: Mutex::new(writer),
-            sync: Mutex::new(SyncState {
-                synced_id: last_id,
-                in_progress: false,
-                failed: None,
-                shutdown: false,
-                queued: Vec::new(),
-                gathering: false,
-            }),
+            sync: Mutex::new(SyncState::new(last_id)),
             sync_cv: Condvar::new(),
-            gather_cv: Condvar::new(),
-            in_flight: AtomicUsize::new(0),
+            group: GroupCommit::new(last_id),
             observer,
             warnings,
             maintenance: Mutex::new(()),

@@ -7,13 +7,13 @@
 //! retry an fsync that failed.
 
 use std::ops::RangeInclusive;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 
 use super::SealJob;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{create_segment, lock_mutex, segment::Segment, Log, SyncState};
+use super::group::InFlight;
+use super::{create_segment, lock_mutex, segment::Segment, Log};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::chain::{self, Head};
@@ -275,84 +275,9 @@ impl Log {
         }
     }
 
-    /// Group commit: returns once `id` is durable. One caller at a time
-    /// runs the fsync; the others wait and share its result.
-    pub(crate) fn wait_durable(&self, id: u64) -> Result<()> {
-        let mut s = lock_mutex(&self.sync);
-        let mut queued = false;
-        loop {
-            if let Some(f) = &s.failed {
-                let reason = f.clone();
-                if let Some(at) = s.queued.iter().position(|&q| q == id) {
-                    s.queued.swap_remove(at);
-                }
-                return Err(Error::WriterFailed { reason });
-            }
-            if s.synced_id >= id {
-                // `advance` took the id off the queue.
-                return Ok(());
-            }
-            if !queued {
-                queued = true;
-                s.queued.push(id);
-                if s.gathering {
-                    self.gather_cv.notify_one();
-                }
-            }
-            if !s.in_progress {
-                s.in_progress = true;
-                s = self.gather(s);
-                drop(s);
-                let res = self.sync_once();
-                s = lock_mutex(&self.sync);
-                s.in_progress = false;
-                if let Err(e) = res {
-                    s.failed.get_or_insert_with(|| e.to_string());
-                }
-                let covered = s.failed.is_none() && s.synced_id >= id;
-                // Wake the waiters with the lock released, so that they do
-                // not wake only to block on it again behind this thread.
-                drop(s);
-                self.sync_cv.notify_all();
-                if covered {
-                    return Ok(());
-                }
-                s = lock_mutex(&self.sync);
-                continue;
-            }
-            s = self.sync_cv.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Group commit, before a leader's fsync: waits until every appender
-    /// inside `append_batch` (in `always` mode) has queued for this fsync,
-    /// at most [`crate::Options::group_commit_wait`]. Appenders just woken by the previous fsync
-    /// are still inside and usually append again at once: waiting for them
-    /// makes one fsync cover them all, instead of the first one back
-    /// syncing alone and the rest forming the next group. With a single
-    /// appender nothing is waited for.
-    fn gather<'a>(&'a self, mut s: MutexGuard<'a, SyncState>) -> MutexGuard<'a, SyncState> {
-        let mut deadline = None;
-        loop {
-            if s.failed.is_some() || s.queued.len() >= self.in_flight.load(Ordering::Acquire) {
-                return s;
-            }
-            let now = Instant::now();
-            let end = *deadline.get_or_insert(now + self.opts.group_commit_wait);
-            if now >= end {
-                return s;
-            }
-            s.gathering = true;
-            s = match self.gather_cv.wait_timeout(s, end - now) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-            s.gathering = false;
-        }
-    }
-
-    /// Fsyncs everything written so far and publishes it.
-    pub(crate) fn sync_once(&self) -> Result<()> {
+    /// Fsyncs everything written so far and publishes it. Returns the
+    /// last id the fsync covers.
+    pub(crate) fn sync_once(&self) -> Result<u64> {
         let (file, path, last, first, len) = {
             let w = lock_mutex(&self.writer);
             w.check()?;
@@ -380,9 +305,8 @@ impl Log {
             lock_mutex(&self.writer).failed = Some(reason.clone());
             return Err(Error::WriterFailed { reason });
         }
-        lock_mutex(&self.sync).advance(last);
         self.publish(last, first, len);
-        Ok(())
+        Ok(last)
     }
 
     /// Makes everything appended so far durable, whatever the mode.
@@ -487,8 +411,8 @@ impl Log {
             };
         }
         if sync_inline {
-            lock_mutex(&self.sync).advance(last);
-            self.sync_cv.notify_all();
+            let released = self.mark_durable(&mut lock_mutex(&self.sync), last);
+            super::group::wake(released);
         }
         let job = SealJob {
             seg: sealed.clone(),
@@ -564,43 +488,13 @@ pub(crate) fn sealer(
                 log::error!("{reason}; the writer is stopped");
                 if let Some(l) = log.upgrade() {
                     lock_mutex(&l.writer).failed.get_or_insert(reason.clone());
-                    lock_mutex(&l.sync).failed.get_or_insert(reason);
-                    l.sync_cv.notify_all();
+                    let released = l.fail_durable(&mut lock_mutex(&l.sync), reason);
+                    super::group::wake(released);
                 }
                 continue;
             }
         }
         observer.sealed(&job.seg);
-    }
-}
-
-impl SyncState {
-    /// Records that everything up to `last` is durable; the callers
-    /// waiting for those ids leave the queue.
-    pub(crate) fn advance(&mut self, last: u64) {
-        self.synced_id = self.synced_id.max(last);
-        let synced = self.synced_id;
-        self.queued.retain(|&q| q > synced);
-    }
-}
-
-/// Counts an appender inside `append_batch` (`always` mode) for group
-/// commit; leaving wakes a gathering leader that may be waiting for it.
-struct InFlight<'a>(&'a Log);
-
-impl<'a> InFlight<'a> {
-    fn enter(log: &'a Log) -> Self {
-        log.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(log)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if lock_mutex(&self.0.sync).gathering {
-            self.0.gather_cv.notify_one();
-        }
     }
 }
 
