@@ -234,3 +234,41 @@ fn borrowed_records_read_back_like_owned_ones() {
     let log = open(dir.path(), Durability::Never);
     check_all(&log, &owned, "borrowed append, reopened");
 }
+
+/// A batch with one record over a limit is refused whole: nothing of it is
+/// stored or indexed (the records before the bad one were already encoded
+/// and indexed when it was found), and the next append takes the next id.
+#[test]
+fn a_batch_with_one_bad_record_leaves_no_trace() {
+    use auditlog::query::{Field, MatchMode, Predicate, Query};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), Durability::Always);
+    log.append(NewRecord::new(1).person("kept")).unwrap();
+    let too_long = "x".repeat(auditlog::record::MAX_STRING_BYTES + 1);
+    let batch = vec![
+        NewRecord::new(2).person("ghost"),
+        NewRecord::new(2).person("ghost").object_id("o1"),
+        NewRecord::new(2).person("ghost").name(too_long),
+        NewRecord::new(2).person("ghost"),
+    ];
+    let err = log.append_batch(batch).unwrap_err();
+    assert!(err.to_string().contains("name"), "{err}");
+    assert_eq!(log.last_id(), 1);
+    let ghosts =
+        Query::new().with_predicate(Predicate::new(Field::Person, MatchMode::Exact, "ghost"));
+    assert_eq!(log.count(&ghosts).unwrap(), 0);
+    let by_object =
+        Query::new().with_predicate(Predicate::new(Field::ObjectId, MatchMode::Exact, "o1"));
+    assert_eq!(log.count(&by_object).unwrap(), 0);
+    // Ids 2..=4 take the places the refused records had in the segment.
+    assert_eq!(log.append(NewRecord::new(3).person("ghost")).unwrap(), 2);
+    for _ in 0..2 {
+        log.append(NewRecord::new(3).person("other")).unwrap();
+    }
+    assert_eq!(log.count(&ghosts).unwrap(), 1);
+    assert_eq!(log.count(&by_object).unwrap(), 0);
+    drop(log);
+    let log = open(dir.path(), Durability::Always);
+    assert_eq!(log.count(&ghosts).unwrap(), 1);
+    assert!(log.verify().unwrap().damage.is_none());
+}

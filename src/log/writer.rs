@@ -162,9 +162,6 @@ impl Log {
         }
         let _in_flight =
             (self.opts.durability == Durability::Always).then(|| InFlight::enter(self));
-        for r in &records {
-            r.check()?;
-        }
         let now = Timestamp::now();
         let (first, last) = {
             let mut guard = lock_mutex(&self.writer);
@@ -195,6 +192,13 @@ impl Log {
                 // One `refs` vector for the whole batch.
                 let mut refs = Vec::new();
                 for (i, nr) in records.iter().enumerate() {
+                    // Checked here rather than in a pass of its own: the
+                    // record's bytes are read once, and a record over the
+                    // limits rejects the batch before anything is written.
+                    if let Err(e) = nr.check() {
+                        res = Err(e);
+                        break;
+                    }
                     let at = buf.len();
                     buf.resize(at + FRAME_HEADER_LEN, 0);
                     let sr = nr.stored(first + i as u64, now, refs);
