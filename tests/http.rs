@@ -1954,24 +1954,44 @@ fn binary_reloads_users_on_sighup_and_stops_on_sigterm() {
             .unwrap()
             .success());
     };
-    // Add c2 and reload: it gets in (the reload is asynchronous: bounded
-    // polling).
+    // The server's log, line by line as it comes: each reload is awaited
+    // by its log line (it is written once the new users are in force).
+    let (err_tx, err_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let Ok(line) = line else { break };
+            if err_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log_lines: Vec<String> = Vec::new();
+    let mut await_log = |needle: &str| loop {
+        let line = err_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no {needle:?} in the server's log ({e}): {log_lines:?}"));
+        let hit = line.contains(needle);
+        log_lines.push(line);
+        if hit {
+            return;
+        }
+    };
+    // Add c2 and reload: it gets in.
     let tmp = dir.path().join("users.toml.tmp");
     std::fs::write(&tmp, users_toml(&USERS[..3])).unwrap();
     std::fs::rename(&tmp, &users).unwrap();
     hup();
-    let mut ok = false;
-    for _ in 0..200 {
-        if ens(&url, "c2", &s).0 == 200 {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert!(ok, "SIGHUP did not reload the users file");
+    await_log("users file reloaded");
+    assert_eq!(
+        ens(&url, "c2", &s).0,
+        200,
+        "SIGHUP did not reload the users file"
+    );
     // A broken file is refused; the users in force stay.
     std::fs::write(&users, "[[user]]\nusername = 3\n").unwrap();
     hup();
+    await_log("not reloaded");
     for _ in 0..10 {
         assert_eq!(ens(&url, "c2", &s).0, 200);
     }
@@ -1979,41 +1999,20 @@ fn binary_reloads_users_on_sighup_and_stops_on_sigterm() {
     // cleared).
     std::fs::write(&users, users_toml(&USERS[..1])).unwrap();
     hup();
-    let mut out = false;
-    for _ in 0..200 {
-        if ens(&url, "c2", &s).0 == 401 {
-            out = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert!(out, "a removed user still gets in");
-    // Ingest, then SIGTERM: a clean exit that syncs the log.
+    await_log("users file reloaded");
+    assert_eq!(ens(&url, "c2", &s).0, 401, "a removed user still gets in");
+    // SIGTERM: a clean exit that syncs the log; its last line says so.
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    let mut status = None;
-    for _ in 0..400 {
-        if let Some(st) = child.try_wait().unwrap() {
-            status = Some(st);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let status = status.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("no exit after SIGTERM")
-    });
+    await_log("server stopped");
+    let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    // The rest of the log, to the end of the stream.
+    log_lines.extend(err_rx.iter());
+    let err = log_lines.join("\n");
     assert!(err.contains("log synced"), "{err}");
     assert!(
         !err.contains("top-pw") && !err.contains("c2-pw"),
