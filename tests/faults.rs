@@ -730,7 +730,9 @@ fn sync_in_never_mode_covers_a_pending_seal() {
 
 /// Group commit under a failing disk: 16 appenders in `always` mode while
 /// the `n`th mutating operation fails with EIO, for many `n`. A failed
-/// frame write fails that append alone; a failed fsync must release every
+/// write of a group's frames fails exactly that group's appends (their ids
+/// are given out again, so none may be acknowledged for another's record);
+/// a failed fsync must release every
 /// appender waiting on it with `WriterFailed` (a waiter left parked would
 /// hang this test), refuse every later append, and every append that
 /// returned an id must be in what a power cut leaves.
@@ -757,7 +759,7 @@ fn a_failed_fsync_releases_every_concurrent_waiter() {
 fn failed_fsyncs_under_group_commit() {
     const THREADS: u64 = 16;
     const APPENDS: u64 = 12;
-    let (mut writer_failed, mut most_released) = (0, 0);
+    let (mut writer_failed, mut most_released, mut most_write_failed) = (0, 0, 0);
     for n in 1..=200 {
         let st = FaultStorage::new();
         // Slow enough that appenders pile up behind each fsync.
@@ -768,16 +770,17 @@ fn failed_fsyncs_under_group_commit() {
             .open()
             .unwrap();
         st.fail_op(n, FaultKind::Eio);
-        let outcomes: Vec<Vec<Result<u64, Error>>> = std::thread::scope(|s| {
+        let outcomes: Vec<Vec<(Result<u64, Error>, u64)>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..THREADS)
                 .map(|t| {
                     let log = &log;
                     s.spawn(move || {
                         let mut out = Vec::new();
                         for i in 0..APPENDS {
-                            let r = log.append(NewRecord::new(t * 1000 + i));
+                            let customer = t * 1000 + i;
+                            let r = log.append(NewRecord::new(customer));
                             let stop = matches!(&r, Err(e) if is_writer_failed(e));
-                            out.push(r);
+                            out.push((r, customer));
                             if stop {
                                 break;
                             }
@@ -789,17 +792,19 @@ fn failed_fsyncs_under_group_commit() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let mut acked = Vec::new();
-        let mut failed_here = 0;
-        for r in outcomes.iter().flatten() {
+        let (mut failed_here, mut write_failed_here) = (0, 0);
+        for (r, customer) in outcomes.iter().flatten() {
             match r {
-                Ok(id) => acked.push(*id),
+                Ok(id) => acked.push((*id, *customer)),
                 Err(e) if is_writer_failed(e) => failed_here += 1,
                 Err(Error::Io { path, .. }) => {
-                    assert!(path.starts_with("/gcfail"), "n={n}: {path:?}")
+                    assert!(path.starts_with("/gcfail"), "n={n}: {path:?}");
+                    write_failed_here += 1;
                 }
                 Err(e) => panic!("n={n}: unexpected error {e}"),
             }
         }
+        most_write_failed = most_write_failed.max(write_failed_here);
         if failed_here > 0 {
             writer_failed += 1;
             most_released = most_released.max(failed_here);
@@ -816,18 +821,31 @@ fn failed_fsyncs_under_group_commit() {
             .durability(Durability::Always)
             .open()
             .unwrap();
-        for id in acked {
-            assert!(
-                log.get(id).unwrap().is_some(),
-                "n={n}: acknowledged id {id} lost on power loss"
+        // Each acknowledged id holds the record it was acknowledged for
+        // (ids of a failed write are given out again).
+        for (id, customer) in acked {
+            let got = log.get(id).unwrap();
+            assert_eq!(
+                got.map(|r| r.customer),
+                Some(customer),
+                "n={n}: acknowledged id {id} lost or holding another record"
             );
         }
     }
     // About one operation in sixteen is an fsync here.
+    // One write covers a whole group, so a failed one fails several
+    // appends at once.
+    assert!(
+        most_write_failed >= 2,
+        "a failed write failed at most {most_write_failed} appends"
+    );
     assert!(
         writer_failed >= 5 && most_released >= 2,
         "{writer_failed} runs hit an fsync, releasing at most {most_released} appenders: \
          the test does not test group commit failures"
     );
-    eprintln!("{writer_failed} failed fsyncs, up to {most_released} appenders released by one");
+    eprintln!(
+        "{writer_failed} failed fsyncs, up to {most_released} appenders released by one; \
+         up to {most_write_failed} appends failed by one failed write"
+    );
 }

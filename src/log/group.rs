@@ -9,6 +9,7 @@
 //! the lock again (a shared condition variable would wake every waiter
 //! onto the same mutex, one after the other).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, MutexGuard};
 use std::thread::{self, Thread};
@@ -30,12 +31,37 @@ pub(crate) struct SyncState {
     /// Callers of `wait_durable` whose id no completed fsync covers yet,
     /// the leader among them.
     waiters: Vec<Waiter>,
+    /// Generations of pending frames whose write failed (rare: each is a
+    /// disk error). Their ids were given out again, so a waiter of one of
+    /// them must not take a later fsync for its own.
+    failed_gens: Vec<FailedWrite>,
 }
 
 /// A caller of `wait_durable` parked until its id is durable.
 struct Waiter {
     id: u64,
+    /// Generation of its pending frames.
+    gen: u64,
     thread: Thread,
+}
+
+/// A failed write of pending frames, as each of their waiters reports it.
+struct FailedWrite {
+    gen: u64,
+    path: PathBuf,
+    os_code: Option<i32>,
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl FailedWrite {
+    fn error(&self) -> Error {
+        let source = match self.os_code {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(self.kind, self.message.clone()),
+        };
+        Error::io("append to", &self.path, source)
+    }
 }
 
 /// The lock-free side of group commit, read without the `sync` mutex.
@@ -44,6 +70,9 @@ pub(crate) struct GroupCommit {
     synced: AtomicU64,
     /// Set once with `SyncState::failed`.
     failed: AtomicBool,
+    /// Set at the first failed write of pending frames: from then on a
+    /// waiter checks the failed generations under the lock.
+    write_failed: AtomicBool,
     /// A leader waits on `gather_cv` for its group to form.
     gathering: AtomicBool,
     /// Appenders inside `append_batch` in `always` mode.
@@ -61,6 +90,7 @@ impl SyncState {
             failed: None,
             shutdown: false,
             waiters: Vec::new(),
+            failed_gens: Vec::new(),
         }
     }
 }
@@ -71,6 +101,7 @@ impl GroupCommit {
         GroupCommit {
             synced: AtomicU64::new(synced_id),
             failed: AtomicBool::new(false),
+            write_failed: AtomicBool::new(false),
             gathering: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             gather_cv: Condvar::new(),
@@ -120,11 +151,50 @@ impl Log {
             .collect()
     }
 
-    /// Returns once `id` is durable (or the writer has failed).
-    pub(crate) fn wait_durable(&self, id: u64) -> Result<()> {
-        if !self.group.failed.load(Ordering::Acquire)
+    /// The frames of generation `gen` could not be written: records the
+    /// error for their waiters and returns those parked, to [`wake`] once
+    /// the lock is released. Each leaves with the write's error.
+    pub(crate) fn fail_generation(
+        &self,
+        s: &mut SyncState,
+        gen: u64,
+        path: &Path,
+        e: &std::io::Error,
+    ) -> Vec<Thread> {
+        s.failed_gens.push(FailedWrite {
+            gen,
+            path: path.to_path_buf(),
+            os_code: e.raw_os_error(),
+            kind: e.kind(),
+            message: e.to_string(),
+        });
+        self.group.write_failed.store(true, Ordering::Release);
+        let me = thread::current().id();
+        let mut out = Vec::new();
+        s.waiters.retain(|w| {
+            if w.gen != gen {
+                return true;
+            }
+            if w.thread.id() != me {
+                out.push(w.thread.clone());
+            }
+            false
+        });
+        out
+    }
+
+    /// Whether `id` is durable, judged without the lock (false when that
+    /// cannot be told so).
+    fn durable_now(&self, id: u64) -> bool {
+        !self.group.failed.load(Ordering::Acquire)
+            && !self.group.write_failed.load(Ordering::Acquire)
             && self.group.synced.load(Ordering::Acquire) >= id
-        {
+    }
+
+    /// Returns once `id`, written in generation `gen`, is durable (or
+    /// writing it failed, or the writer has failed).
+    pub(crate) fn wait_durable(&self, id: u64, gen: u64) -> Result<()> {
+        if self.durable_now(id) {
             return Ok(());
         }
         let mut s = lock_mutex(&self.sync);
@@ -136,6 +206,10 @@ impl Log {
                 s.waiters.retain(|w| w.thread.id() != me || w.id != id);
                 return Err(Error::WriterFailed { reason });
             }
+            if let Some(f) = s.failed_gens.iter().find(|f| f.gen == gen) {
+                // `fail_generation` took this waiter off the list.
+                return Err(f.error());
+            }
             if s.synced_id >= id {
                 // `mark_durable` took this waiter off the list.
                 return Ok(());
@@ -144,6 +218,7 @@ impl Log {
                 registered = true;
                 s.waiters.push(Waiter {
                     id,
+                    gen,
                     thread: thread::current(),
                 });
                 self.notify_gathered(&s);
@@ -156,9 +231,7 @@ impl Log {
             // Parked until a leader covers this id, fails, or hands over
             // the lead; a spurious wake-up only looks again.
             thread::park();
-            if !self.group.failed.load(Ordering::Acquire)
-                && self.group.synced.load(Ordering::Acquire) >= id
-            {
+            if self.durable_now(id) {
                 return Ok(());
             }
             s = lock_mutex(&self.sync);
@@ -177,7 +250,10 @@ impl Log {
         let mut s = lock_mutex(&self.sync);
         s.in_progress = false;
         let mut wake_up = match res {
-            Ok(last) => self.mark_durable(&mut s, last),
+            Ok(Some(last)) => self.mark_durable(&mut s, last),
+            // The write of the pending frames failed: `write_pending`
+            // released their waiters; the writer goes on.
+            Ok(None) => Vec::new(),
             Err(e) => self.fail_durable(&mut s, e.to_string()),
         };
         // Whoever queued during the fsync needs a leader.

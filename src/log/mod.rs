@@ -764,10 +764,11 @@ impl Log {
     }
 
     /// The last id written and the chain head after it (the head the
-    /// active segment starts from when the log holds no record).
+    /// active segment starts from when the log holds no record). Frames
+    /// still pending in `always` mode do not count: their write may fail
+    /// and their ids be given out again.
     pub fn chain_head(&self) -> (u64, Head) {
-        let w = lock_mutex(&self.writer);
-        (w.next_id - 1, w.head)
+        lock_mutex(&self.writer).written_head()
     }
 
     /// The data directory.

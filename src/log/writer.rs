@@ -42,6 +42,30 @@ pub(crate) struct Writer {
     hasher: crc32fast::Hasher,
     pub failed: Option<String>,
     buf: Vec<u8>,
+    /// `always` mode: frames encoded but not yet written. The next
+    /// group-commit leader writes them all with one write before its fsync
+    /// (see [`Log::write_pending`]). Empty in the other modes.
+    pending: Vec<u8>,
+    /// Bytes of the active segment written to the file: `len` less the
+    /// pending frames.
+    written: u64,
+    /// The writer's state before the pending frames, restored when
+    /// writing them fails.
+    before_pending: Option<Undo>,
+    /// Generation of the pending frames: a failed write fails the waiters
+    /// of exactly this generation (their ids are given out again).
+    pub gen: u64,
+}
+
+/// What the writer restores when pending frames could not be written.
+struct Undo {
+    len: u64,
+    next_id: u64,
+    count: u64,
+    min_time: i64,
+    max_time: i64,
+    head: Head,
+    hasher: crc32fast::Hasher,
 }
 
 /// What recovery learned walking the active segment's intact prefix.
@@ -85,6 +109,10 @@ impl Writer {
             hasher,
             failed: None,
             buf: Vec::new(),
+            pending: Vec::new(),
+            written: r.end,
+            before_pending: None,
+            gen: 0,
             active: Arc::new(seg),
         })
     }
@@ -117,8 +145,20 @@ impl Writer {
             hasher,
             failed: None,
             buf: Vec::new(),
+            pending: Vec::new(),
+            written: header.len() as u64,
+            before_pending: None,
+            gen: 0,
             active: Arc::new(seg),
         })
+    }
+
+    /// The last id written to the file and the chain head after it.
+    pub fn written_head(&self) -> (u64, Head) {
+        match &self.before_pending {
+            Some(u) => (u.next_id - 1, u.head),
+            None => (self.next_id - 1, self.head),
+        }
     }
 
     /// Whether the active segment is older than `age`.
@@ -163,7 +203,8 @@ impl Log {
         let _in_flight =
             (self.opts.durability == Durability::Always).then(|| InFlight::enter(self));
         let now = Timestamp::now();
-        let (first, last) = {
+        let always = self.opts.durability == Durability::Always;
+        let (first, last, gen) = {
             let mut guard = lock_mutex(&self.writer);
             let w = &mut *guard;
             w.check()?;
@@ -231,7 +272,28 @@ impl Log {
                 w.buf = buf;
                 return Err(e);
             }
-            if let Err(e) = w.active.file.write_all_at(&buf, w.len) {
+            let encoded_len = buf.len() as u64;
+            if always {
+                // Written by the group-commit leader, with the frames of
+                // the other appenders of its group.
+                if w.pending.is_empty() {
+                    w.before_pending = Some(Undo {
+                        len: w.len,
+                        next_id: w.next_id,
+                        count: w.count,
+                        min_time: w.min_time,
+                        max_time: w.max_time,
+                        head: w.head,
+                        hasher: w.hasher.clone(),
+                    });
+                    // The batch's buffer becomes the pending one (no copy).
+                    std::mem::swap(&mut w.pending, &mut buf);
+                    w.hasher.update(&w.pending);
+                } else {
+                    w.pending.extend_from_slice(&buf);
+                    w.hasher.update(&buf);
+                }
+            } else if let Err(e) = w.active.file.write_all_at(&buf, w.len) {
                 self.observer.rewind(seg, w.count);
                 // Leave no partial frame behind.
                 if let Err(e2) = w.active.file.set_len(w.len) {
@@ -242,25 +304,27 @@ impl Log {
                 }
                 w.buf = buf;
                 return Err(Error::io("append to", &w.active.path, e));
+            } else {
+                w.hasher.update(&buf);
+                w.written = w.len + buf.len() as u64;
             }
-            w.hasher.update(&buf);
             w.head = head;
             w.min_time = lo;
             w.max_time = hi;
-            w.len += buf.len() as u64;
+            w.len += encoded_len;
             w.count += n;
             w.next_id += n;
             w.buf = buf;
             let last = w.next_id - 1;
-            if self.opts.durability != Durability::Always {
+            if !always {
                 self.publish(last, w.active.first_id, w.len);
             }
-            (first, last)
+            (first, last, w.gen)
         };
         // The consumed records are freed outside the writer lock.
         drop(records);
-        if self.opts.durability == Durability::Always {
-            self.wait_durable(last)?;
+        if always {
+            self.wait_durable(last, gen)?;
         }
         Ok(first..=last)
     }
@@ -279,12 +343,22 @@ impl Log {
         }
     }
 
-    /// Fsyncs everything written so far and publishes it. Returns the
-    /// last id the fsync covers.
-    pub(crate) fn sync_once(&self) -> Result<u64> {
+    /// Writes the pending frames, fsyncs everything written so far and
+    /// publishes it. Returns the last id the fsync covers, or `None` when
+    /// writing the pending frames failed (their waiters have the error;
+    /// the writer goes on). An error stops the writer.
+    pub(crate) fn sync_once(&self) -> Result<Option<u64>> {
         let (file, path, last, first, len) = {
-            let w = lock_mutex(&self.writer);
+            let mut w = lock_mutex(&self.writer);
             w.check()?;
+            if self.write_pending(&mut w).is_err() {
+                return match &w.failed {
+                    Some(reason) => Err(Error::WriterFailed {
+                        reason: reason.clone(),
+                    }),
+                    None => Ok(None),
+                };
+            }
             (
                 w.active.file.clone(),
                 w.active.path.clone(),
@@ -310,13 +384,64 @@ impl Log {
             return Err(Error::WriterFailed { reason });
         }
         self.publish(last, first, len);
-        Ok(last)
+        Ok(Some(last))
     }
 
     /// Makes everything appended so far durable, whatever the mode.
     pub fn sync(&self) -> Result<()> {
-        let last = lock_mutex(&self.writer).next_id - 1;
-        self.wait_durable(last)
+        let (last, gen) = {
+            let w = lock_mutex(&self.writer);
+            // With nothing pending, every id is written already: no
+            // generation of pending frames can fail this wait.
+            let gen = if w.pending.is_empty() {
+                u64::MAX
+            } else {
+                w.gen
+            };
+            (w.next_id - 1, gen)
+        };
+        self.wait_durable(last, gen)
+    }
+
+    /// Writes the frames appenders left pending (`always` mode) with one
+    /// write. When it fails, no partial frame stays, the writer goes back
+    /// to its state before them (their ids will be given out again), and
+    /// the waiters of their generation leave with the error.
+    pub(crate) fn write_pending(&self, w: &mut Writer) -> Result<()> {
+        if w.pending.is_empty() {
+            return Ok(());
+        }
+        let gen = w.gen;
+        w.gen += 1;
+        let res = w.active.file.write_all_at(&w.pending, w.written);
+        w.pending.clear();
+        let undo = w.before_pending.take();
+        let e = match res {
+            Ok(()) => {
+                w.written = w.len;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if let Err(e2) = w.active.file.set_len(w.written) {
+            w.failed = Some(format!(
+                "could not remove a partial write from {}: {e2}",
+                w.active.path.display()
+            ));
+        }
+        if let Some(u) = undo {
+            w.len = u.len;
+            w.next_id = u.next_id;
+            w.count = u.count;
+            w.min_time = u.min_time;
+            w.max_time = u.max_time;
+            w.head = u.head;
+            w.hasher = u.hasher;
+        }
+        self.observer.rewind(w.active.first_id, w.count);
+        let released = self.fail_generation(&mut lock_mutex(&self.sync), gen, &w.active.path, &e);
+        super::group::wake(released);
+        Err(Error::io("append to", &w.active.path, e))
     }
 
     /// Seals the active segment and starts the next one. Order: the new
@@ -325,6 +450,7 @@ impl Log {
     /// docs/format.md, "Rollover").
     pub(crate) fn roll(&self, w: &mut Writer) -> Result<()> {
         w.check()?;
+        self.write_pending(w)?;
         let footer = Footer {
             first_id: w.active.first_id,
             count: w.count,
@@ -448,6 +574,7 @@ impl Log {
         hasher.update(&hb);
         w.active = new;
         w.len = header_len;
+        w.written = header_len;
         w.recovered_len = 0;
         w.count = 0;
         w.min_time = i64::MAX;
@@ -533,8 +660,7 @@ pub(crate) fn flusher(log: Weak<Log>, every: Duration) {
             w.failed.is_none() && w.next_id - 1 > s.synced_id
         };
         if dirty {
-            let last = lock_mutex(&l.writer).next_id - 1;
-            if let Err(e) = l.wait_durable(last) {
+            if let Err(e) = l.sync() {
                 log::error!("background fsync failed; the writer is stopped: {e}");
                 return;
             }
