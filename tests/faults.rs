@@ -849,3 +849,46 @@ fn failed_fsyncs_under_group_commit() {
          up to {most_write_failed} appends failed by one failed write"
     );
 }
+
+/// In `always` mode a batch of 64 KiB or more is written by its appender
+/// at once (smaller ones wait for the group-commit leader's write). A
+/// failed write of such a batch fails it whole, leaves no partial frame
+/// and no id used, and the same batch then appends as if nothing happened.
+#[test]
+fn a_large_batch_that_fails_to_write_in_always_mode_leaves_nothing() {
+    let st = FaultStorage::new();
+    let open = |st: &FaultStorage| {
+        Options::new("/big")
+            .storage(Arc::new(st.clone()))
+            .durability(Durability::Always)
+            .open()
+            .unwrap()
+    };
+    let log = open(&st);
+    log.append(NewRecord::new(1)).unwrap();
+    let batch: Vec<NewRecord> = (0..400)
+        .map(|i| {
+            NewRecord::new(2)
+                .name("x".repeat(200))
+                .object_id(i.to_string())
+        })
+        .collect();
+    for kind in [FaultKind::Eio, FaultKind::Enospc, FaultKind::ShortWrite] {
+        st.fail_op(1, kind);
+        let e = log.append_batch(batch.clone()).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { path, .. } if path.starts_with("/big")),
+            "{kind:?}: {e}"
+        );
+        assert_eq!(log.last_id(), 1, "{kind:?}");
+    }
+    assert_eq!(log.append_batch(batch.clone()).unwrap(), 2..=401);
+    let img = st.power_loss_image();
+    drop(log);
+    let log = open(&img);
+    assert!(log.verify().unwrap().is_ok());
+    assert_eq!(log.last_id(), 401);
+    for (i, r) in log.range(2..).enumerate() {
+        assert_eq!(r.unwrap().object_id, i.to_string());
+    }
+}

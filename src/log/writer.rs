@@ -25,6 +25,10 @@ use crate::time::Timestamp;
 /// Largest batch accepted by one append, in encoded bytes (1 GiB).
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
 
+/// In `always` mode, frames pending for the group-commit leader are
+/// written by the appender that brings them to this size (64 KiB).
+const PENDING_WRITE_BYTES: usize = 64 << 10;
+
 /// The writer's state, behind the log's writer mutex.
 pub(crate) struct Writer {
     pub active: Arc<Segment>,
@@ -315,6 +319,12 @@ impl Log {
             w.count += n;
             w.next_id += n;
             w.buf = buf;
+            // Large pending frames are written at once: the write then
+            // overlaps the fsync in progress instead of following it, and
+            // the pending buffer stays small.
+            if always && w.pending.len() >= PENDING_WRITE_BYTES {
+                self.write_pending(w)?;
+            }
             let last = w.next_id - 1;
             if !always {
                 self.publish(last, w.active.first_id, w.len);
