@@ -50,9 +50,6 @@ pub(crate) struct Writer {
     /// group-commit leader writes them all with one write before its fsync
     /// (see [`Log::write_pending`]). Empty in the other modes.
     pending: Vec<u8>,
-    /// Bytes of the active segment written to the file: `len` less the
-    /// pending frames.
-    written: u64,
     /// The writer's state before the pending frames, restored when
     /// writing them fails.
     before_pending: Option<Undo>,
@@ -114,7 +111,6 @@ impl Writer {
             failed: None,
             buf: Vec::new(),
             pending: Vec::new(),
-            written: r.end,
             before_pending: None,
             gen: 0,
             active: Arc::new(seg),
@@ -150,11 +146,16 @@ impl Writer {
             failed: None,
             buf: Vec::new(),
             pending: Vec::new(),
-            written: header.len() as u64,
             before_pending: None,
             gen: 0,
             active: Arc::new(seg),
         })
+    }
+
+    /// Bytes of the active segment written to the file: `len` less the
+    /// pending frames.
+    fn written(&self) -> u64 {
+        self.len - self.pending.len() as u64
     }
 
     /// The last id written to the file and the chain head after it.
@@ -310,7 +311,6 @@ impl Log {
                 return Err(Error::io("append to", &w.active.path, e));
             } else {
                 w.hasher.update(&buf);
-                w.written = w.len + buf.len() as u64;
             }
             w.head = head;
             w.min_time = lo;
@@ -423,17 +423,15 @@ impl Log {
         }
         let gen = w.gen;
         w.gen += 1;
-        let res = w.active.file.write_all_at(&w.pending, w.written);
+        let at = w.written();
+        let res = w.active.file.write_all_at(&w.pending, at);
         w.pending.clear();
         let undo = w.before_pending.take();
         let e = match res {
-            Ok(()) => {
-                w.written = w.len;
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        if let Err(e2) = w.active.file.set_len(w.written) {
+        if let Err(e2) = w.active.file.set_len(at) {
             w.failed = Some(format!(
                 "could not remove a partial write from {}: {e2}",
                 w.active.path.display()
@@ -584,7 +582,6 @@ impl Log {
         hasher.update(&hb);
         w.active = new;
         w.len = header_len;
-        w.written = header_len;
         w.recovered_len = 0;
         w.count = 0;
         w.min_time = i64::MAX;
