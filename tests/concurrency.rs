@@ -8,6 +8,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use auditlog::query::{MatchMode, Predicate};
 use auditlog::{AuditLog, Durability, Error, Field, NewRecord, Options, Query, Record};
 use common::{gen_record, Rng};
 
@@ -69,13 +70,31 @@ fn hammer(d: Durability) {
                 let mut rng = Rng(1000 + t);
                 let mut seq = 0;
                 for _ in 0..APPENDS {
-                    // Batches up to a segment's worth, so that several rolls
-                    // can happen while another appender's fsync runs.
-                    let k = 1 + rng.below(30);
+                    // Batches up to two segments' worth, so that several
+                    // rolls can happen while another appender's fsync
+                    // runs.
+                    let k = 1 + rng.below(60);
                     let batch: Vec<NewRecord> = (seq..seq + k).map(|i| record(t, i)).collect();
                     seq += k;
                     let ids = log.append_batch(batch).unwrap();
                     assert_eq!(ids.clone().count() as u64, k);
+                    // Read your own writes through the index: the batch's
+                    // first and last records, by an indexed field.
+                    for (id, i) in [(*ids.start(), seq - k), (*ids.end(), seq - 1)] {
+                        let key = format!("{t}:{i}");
+                        let q = Query::new().with_predicate(Predicate::new(
+                            Field::ObjectId,
+                            MatchMode::Exact,
+                            key.as_str(),
+                        ));
+                        let got: Vec<Record> = log.query(&q).unwrap().map(|r| r.unwrap()).collect();
+                        assert_eq!(
+                            got.iter().map(|r| r.id).collect::<Vec<_>>(),
+                            [id],
+                            "{d:?}: appender {t} looking up {key} (batch of {k})"
+                        );
+                        assert_eq!(log.get(id).unwrap().map(|r| r.object_id), Some(key));
+                    }
                     appended.fetch_add(k, Ordering::SeqCst);
                     if d == Durability::Never && rng.chance(20) {
                         log.sync().unwrap();
