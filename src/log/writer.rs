@@ -452,10 +452,10 @@ impl Log {
         Err(Error::io("append to", &w.active.path, e))
     }
 
-    /// Seals the active segment and starts the next one. Order: the new
-    /// segment is created and made durable first, then the footer is
-    /// written and fsynced, then the segment list switches (see
-    /// docs/format.md, "Rollover").
+    /// Seals the active segment and starts the next one. Order: the footer
+    /// is written (and fsynced, but in `never` mode), then the new segment
+    /// is created and made durable, then the segment list switches and
+    /// STATE is rewritten (see docs/format.md, "Rollover").
     pub(crate) fn roll(&self, w: &mut Writer) -> Result<()> {
         w.check()?;
         self.write_pending(w)?;
