@@ -388,7 +388,7 @@ fn ingest_from_a_slow_producer_stores_as_it_goes_and_stops_at_a_bad_line() {
     let mut child = Command::new(bin())
         .arg("--data")
         .arg(dir.path())
-        .arg("ingest")
+        .args(["ingest", "--log-batches"])
         .env_remove("AUDITLOG_DATA")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -396,20 +396,41 @@ fn ingest_from_a_slow_producer_stores_as_it_goes_and_stops_at_a_bad_line() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    // Ingest's stderr, line by line, as it comes.
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(l) = l else { break };
+            if line_tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |what: &str| {
+        lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no stderr line ({what}): {e}"))
+    };
     // A slow producer: its lines are stored without waiting for a full
-    // batch (verify reads the segments while ingest holds the log).
+    // batch, and ingest says so (--log-batches) while the producer still
+    // holds its input open.
     stdin
         .write_all(b"{\"customer\":1}\n{\"customer\":2}\n")
         .unwrap();
     stdin.flush().unwrap();
-    let started = std::time::Instant::now();
-    while AuditLog::verify_dir(dir.path()).map_or(0, |r| r.records) < 2 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "lines not stored"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut stored = 0;
+    while stored < 2 {
+        let l = next_line("the first two records");
+        let total = l
+            .strip_prefix("stored ")
+            .and_then(|r| r.split_once(", ")?.1.strip_suffix(" in total)"))
+            .unwrap_or_else(|| panic!("not a batch line: {l:?}"));
+        stored = total.parse().unwrap();
     }
+    assert_eq!(stored, 2);
+    // Stored, and durable: another process can read them now.
+    assert_eq!(AuditLog::verify_dir(dir.path()).unwrap().records, 2);
     stdin.write_all(b"oops\n").unwrap();
     stdin.flush().unwrap();
     // The producer is still there (stdin open): ingest must not wait for
@@ -423,14 +444,57 @@ fn ingest_from_a_slow_producer_stores_as_it_goes_and_stops_at_a_bad_line() {
     let exited = done_rx.recv_timeout(std::time::Duration::from_secs(30));
     drop(stdin);
     let out = waiter.join().unwrap().unwrap();
+    reader.join().unwrap();
     assert!(exited.is_ok(), "ingest waited for the end of its input");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<String> = lines.try_iter().collect();
+    let err = err.join("\n");
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("line 3:") && err.contains("2 records before it were stored"),
         "{err}"
     );
+    assert!(
+        !err.contains("stored 1 record"),
+        "a batch after the bad line: {err}"
+    );
     assert_eq!(everything(dir.path()).len(), 2);
+}
+
+#[test]
+fn ingest_log_batches_names_each_batch_and_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let input: String = sample(5)[..5].iter().map(|r| line_of(r) + "\n").collect();
+    let out = run_in(
+        dir.path(),
+        &["ingest", "--batch", "2", "--threads", "1", "--log-batches"],
+        input.as_bytes(),
+    );
+    out.ok();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "stored 2 records (ids 1..=2, 2 in total)",
+            "stored 2 records (ids 3..=4, 4 in total)",
+            "stored 1 record (ids 5..=5, 5 in total)",
+        ],
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("ingested 5 records (ids 1..=5)"),
+        "{}",
+        out.stdout
+    );
+    // Without the flag, nothing but the summary.
+    let out = run_in(dir.path(), &["ingest", "--batch", "2"], input.as_bytes());
+    out.ok();
+    assert_eq!(out.stderr, "");
+    assert!(
+        out.stdout.contains("ingested 5 records (ids 6..=10)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -71,6 +71,13 @@ pub struct Args {
     /// Threads parsing and appending in turn [default: the number of CPUs, 2 to 4].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: Option<u64>,
+
+    /// After each appended batch, print a line on stderr: `stored N
+    /// records (ids A..=B, T in total)`. For the logs of a long-running ingest fed
+    /// by a pipe; with the default --durability always, a batch is durable
+    /// when its line appears.
+    #[arg(long)]
+    log_batches: bool,
 }
 
 /// Longest line read (a record is at most 1 MiB encoded; JSON escapes can
@@ -206,6 +213,7 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
                 last_id: 0,
                 skipped: 0,
                 reject: None,
+                log_batches: args.log_batches,
                 reject_path: args
                     .reject
                     .clone()
@@ -263,8 +271,9 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
         None => String::new(),
     };
     outln!(
-        "ingested {} records{ids} in {secs:.2} s ({} records/s)",
+        "ingested {} record{}{ids} in {secs:.2} s ({} records/s)",
         thousands(st.stored),
+        if st.stored == 1 { "" } else { "s" },
         rate(st.stored, secs)
     );
     if st.skipped > 0 {
@@ -684,6 +693,8 @@ struct State<'a> {
     last_id: u64,
     skipped: u64,
     reject: Option<BufWriter<File>>,
+    /// `--log-batches`.
+    log_batches: bool,
     reject_path: PathBuf,
 }
 
@@ -703,7 +714,7 @@ impl State<'_> {
             let (input, line, reason) = (p.input, b.line, b.reason.clone());
             let mut good = std::mem::take(&mut p.records);
             good.truncate(keep);
-            self.append(good, &p, locate)?;
+            self.append(good, &p, locate, pb)?;
             return Err(CliError::usage(format!(
                 "{}: {reason}; {} stored (durably), nothing after it \
                  (--skip-invalid skips bad lines)",
@@ -715,7 +726,7 @@ impl State<'_> {
             self.reject_line(b, p.data, &locate(p.input, b.line))?;
         }
         let records = std::mem::take(&mut p.records);
-        self.append(records, &p, locate)?;
+        self.append(records, &p, locate, pb)?;
         pb.inc(p.bytes);
         pb.set_message(format!("{} records", thousands(self.stored)));
         Ok(())
@@ -726,6 +737,7 @@ impl State<'_> {
         records: Vec<NewRecordRef<'_>>,
         p: &Parsed<'_>,
         locate: &dyn Fn(usize, u64) -> String,
+        pb: &ProgressBar,
     ) -> Result<(), CliError> {
         if records.is_empty() {
             return Ok(());
@@ -736,6 +748,18 @@ impl State<'_> {
                 self.first_id.get_or_insert(*ids.start());
                 self.last_id = *ids.end();
                 self.stored += n;
+                if self.log_batches {
+                    pb.suspend(|| {
+                        eprintln!(
+                            "stored {} record{} (ids {}..={}, {} in total)",
+                            thousands(n),
+                            if n == 1 { "" } else { "s" },
+                            ids.start(),
+                            ids.end(),
+                            thousands(self.stored)
+                        )
+                    });
+                }
                 Ok(())
             }
             Err(e) => {
