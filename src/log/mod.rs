@@ -72,6 +72,12 @@ pub trait LogObserver: Send + Sync {
 pub trait AppendSink {
     /// The record at `offset` of the active segment.
     fn add(&mut self, offset: u32, rec: &StoredRecord<'_>);
+    /// The records of one append, each at its offset, in id order.
+    fn add_batch(&mut self, recs: &[(u32, StoredRecord<'_>)]) {
+        for (offset, rec) in recs {
+            self.add(*offset, rec);
+        }
+    }
 }
 
 /// What a reader may see.

@@ -209,6 +209,8 @@ impl Log {
             (self.opts.durability == Durability::Always).then(|| InFlight::enter(self));
         let now = Timestamp::now();
         let always = self.opts.durability == Durability::Always;
+        // The records' views for the index (freed outside the lock).
+        let mut rows = Vec::new();
         let (first, last, gen) = {
             let mut guard = lock_mutex(&self.writer);
             let w = &mut *guard;
@@ -230,13 +232,13 @@ impl Log {
             // The chain head advances in a local: a batch that is not
             // written leaves the writer's head where it was.
             let mut head = w.head;
-            // Encode and index in one pass; the index is taken back if the
-            // batch is not written after all.
+            // Encode in one pass, keeping each record's view for the
+            // index, which then takes the batch field by field (each
+            // field's table stays in cache for the whole batch); the index
+            // is taken back if the batch is not written after all.
+            rows.reserve(records.len());
             let encoded = {
-                let mut sink = self.observer.begin(seg);
                 let mut res = Ok(());
-                // One `refs` vector for the whole batch.
-                let mut refs = Vec::new();
                 for (i, nr) in records.iter().enumerate() {
                     // Checked here rather than in a pass of its own: the
                     // record's bytes are read once, and a record over the
@@ -247,7 +249,7 @@ impl Log {
                     }
                     let at = buf.len();
                     buf.resize(at + FRAME_HEADER_LEN, 0);
-                    let sr = nr.stored(first + i as u64, now, refs);
+                    let sr = nr.stored(first + i as u64, now, Vec::new());
                     if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
                         res = Err(e);
                         break;
@@ -266,8 +268,10 @@ impl Log {
                     }
                     lo = lo.min(sr.time);
                     hi = hi.max(sr.time);
-                    sink.add((w.len + at as u64) as u32, &sr);
-                    refs = sr.refs;
+                    rows.push(((w.len + at as u64) as u32, sr));
+                }
+                if res.is_ok() {
+                    self.observer.begin(seg).add_batch(&rows);
                 }
                 res
             };
@@ -332,6 +336,7 @@ impl Log {
             (first, last, w.gen)
         };
         // The consumed records are freed outside the writer lock.
+        drop(rows);
         drop(records);
         if always {
             self.wait_durable(last, gen)?;
