@@ -301,3 +301,67 @@ impl SealedIndex {
 pub fn indexed_fields() -> [IndexedField; 7] {
     INDEXED
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Appendable, NewRecord};
+    use crate::time::Timestamp;
+    use crate::workload::Workload;
+
+    /// Workload records, plus records whose refs repeat a value within
+    /// the record and values shared with their neighbours (a value listed
+    /// once per ordinal, lists that cross batch boundaries).
+    fn records(seed: u64) -> Vec<NewRecord> {
+        let mut recs: Vec<NewRecord> = Workload::new(seed).records(700).collect();
+        for (i, r) in recs.iter_mut().enumerate().filter(|(i, _)| i % 7 == 3) {
+            r.refs = vec!["dup".into(), format!("r{}", i % 5), "dup".into()];
+            r.person = format!("p{}", i % 3);
+            r.object_id = String::new();
+        }
+        recs
+    }
+
+    /// The whole index as comparable values: offsets, times and each
+    /// field's encoded postings.
+    fn image(ix: &ActiveIndex) -> (Vec<u32>, Vec<i64>, Vec<Vec<u8>>) {
+        (ix.offsets.clone(), ix.times.clone(), ix.encode())
+    }
+
+    #[test]
+    fn add_batch_builds_the_index_that_adding_one_by_one_builds() {
+        let now = Timestamp::from_micros(1_700_000_000_000_000).expect("a time in range");
+        let dup_value = ["dup".to_string()];
+        for (seed, chunk) in [(1, 1), (2, 7), (3, 1000), (4, 64), (5, 333)] {
+            let recs = records(seed);
+            let rows: Vec<(u32, _)> = recs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (i as u32 * 100, r.stored(i as u64 + 1, now, Vec::new())))
+                .collect();
+            let mut one = ActiveIndex::new(1);
+            for (off, r) in &rows {
+                one.add(*off, r);
+            }
+            let mut batched = ActiveIndex::new(1);
+            for part in rows.chunks(chunk) {
+                batched.add_batch(part);
+            }
+            assert_eq!(
+                image(&batched),
+                image(&one),
+                "seed {seed}, batches of {chunk}"
+            );
+            // A value repeated within one record is listed once.
+            let mut dup = Vec::new();
+            let probe = Probe {
+                mode: MatchMode::Exact,
+                ci: false,
+                values: &dup_value,
+            };
+            batched.collect(IndexedField::Refs, probe, &mut dup);
+            let want: Vec<u32> = (0..recs.len() as u32).filter(|i| i % 7 == 3).collect();
+            assert_eq!(dup, want, "seed {seed}, batches of {chunk}");
+        }
+    }
+}

@@ -81,11 +81,13 @@ pub fn run(g: &Global, c: Command) -> Result<(), CliError> {
             let changes = parse_pairs(&text).map_err(|e| e.context(&name))?;
             let log = g.open_rw()?;
             log.set_parents(&changes)?;
+            let with_parent = log.customer_tree().len();
             outln!(
-                "imported {} line{} from {name}; {} customers have a parent",
+                "imported {} line{} from {name}; {with_parent} customer{} {} a parent",
                 changes.len(),
                 if changes.len() == 1 { "" } else { "s" },
-                log.customer_tree().len()
+                if with_parent == 1 { "" } else { "s" },
+                if with_parent == 1 { "has" } else { "have" },
             );
             Ok(())
         }
