@@ -90,14 +90,31 @@ impl Timestamp {
         Self::from_micros(dt.timestamp_micros())
     }
 
-    /// Parses `YYYY-MM-DD HH:MM:SS` as UTC.
+    /// Parses `YYYY-MM-DD HH:MM:SS` as UTC, exactly that shape: two
+    /// digits to every field but the year's four, seconds 00 to 59.
+    /// (chrono alone also takes `2026-1-1 0:0:0` and second 60, which it
+    /// rolls over into the next minute.)
     pub fn parse_sql(s: &str) -> Result<Self> {
-        let dt = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map_err(|e| {
+        let bad = |why: &dyn fmt::Display| {
             Error::invalid(
                 "time",
-                format!("{s:?} is not a date of the form YYYY-MM-DD HH:MM:SS: {e}"),
+                format!("{s:?} is not a date of the form YYYY-MM-DD HH:MM:SS: {why}"),
             )
-        })?;
+        };
+        const SHAPE: &[u8; 19] = b"dddd-dd-dd dd:dd:dd";
+        let b = s.as_bytes();
+        let shaped = b.len() == SHAPE.len()
+            && b.iter().zip(SHAPE).all(|(&c, &want)| match want {
+                b'd' => c.is_ascii_digit(),
+                sep => c == sep,
+            });
+        if !shaped {
+            return Err(bad(&"not that shape"));
+        }
+        if &b[17..] >= b"60".as_slice() {
+            return Err(bad(&"seconds past 59"));
+        }
+        let dt = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map_err(|e| bad(&e))?;
         Self::from_micros(dt.and_utc().timestamp_micros())
     }
 
@@ -186,6 +203,27 @@ mod tests {
         let back: Timestamp = serde_json::from_str("1793534400123456").unwrap();
         assert_eq!(back, t);
         assert!(serde_json::from_str::<Timestamp>("-1").is_err());
+    }
+
+    #[test]
+    fn sql_form_is_taken_in_its_exact_shape_only() {
+        let ok = Timestamp::parse_sql("2026-01-02 03:04:59").expect("well formed");
+        assert_eq!(ok.to_sql(), "2026-01-02 03:04:59");
+        for bad in [
+            "2026-1-2 03:04:05",
+            "2026-01-02 3:04:05",
+            "2026-01-02 03:04:60",
+            "2026-01-02 03:04:5",
+            " 2026-01-02 03:04:05",
+            "2026-01-02T03:04:05",
+            "2026-01-02 03:04:05Z",
+            "2026-02-30 03:04:05",
+            "2026-01-02 24:00:00",
+            "２026-01-02 03:04:05",
+        ] {
+            let e = Timestamp::parse_sql(bad).expect_err(bad).to_string();
+            assert!(e.contains("YYYY-MM-DD HH:MM:SS"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::timefmt::TimeFormatter;
 use super::{io_err, is_formula_like, ExportOptions, Layout, BUFFER_BYTES};
 use crate::error::Result;
 use crate::query::model::{Field, RecordView};
+use crate::record::is_null_json;
 use crate::time::Timestamp;
 
 pub(crate) struct CsvOut<W: Write> {
@@ -141,8 +142,11 @@ impl<W: Write> CsvOut<W> {
         w.write_field(times.sql(time_of(r)?, &mut tb))?;
         text(w, scratch, n, r.text(Field::Source).as_bytes())?;
         text(w, scratch, n, r.text(Field::Action).as_bytes())?;
-        text(w, scratch, n, json_or(r.args_json(), "{}"))?;
-        text(w, scratch, n, json_or(r.result_json(), ""))?;
+        // As `GetAuditLog` shows them: JSON `null` counts as absent.
+        let args = r.args_json().filter(|t| !is_null_json(t));
+        let result = r.result_json().filter(|t| !is_null_json(t));
+        text(w, scratch, n, json_or(args, "{}"))?;
+        text(w, scratch, n, json_or(result, ""))?;
         w.write_record(None::<&[u8]>)
     }
 

@@ -31,6 +31,11 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Json(String);
 
+/// Whether compact JSON text is `null`.
+pub(crate) fn is_null_json(text: &str) -> bool {
+    text == "null"
+}
+
 impl Json {
     /// Compacts a parsed JSON value.
     pub fn from_value(v: &serde_json::Value) -> Self {
@@ -52,6 +57,12 @@ impl Json {
     /// The compact JSON text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the value is JSON `null` (which the Voximplant views show
+    /// as absent).
+    pub fn is_null(&self) -> bool {
+        is_null_json(&self.0)
     }
 
     /// Parses the text into a [`serde_json::Value`].

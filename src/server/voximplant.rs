@@ -622,8 +622,10 @@ pub fn write_audit_log_info(out: &mut Vec<u8>, r: &Record) {
         requested: r.time.to_sql(),
         ip: &r.source,
         cmd_name: &r.action,
-        cmd_args: r.args.as_ref().unwrap_or(empty),
-        cmd_result: r.result.as_ref(),
+        // JSON `null` counts as absent: `cmd_args` is `{}`, `cmd_result`
+        // left out (SPEC 5.3).
+        cmd_args: r.args.as_ref().filter(|j| !j.is_null()).unwrap_or(empty),
+        cmd_result: r.result.as_ref().filter(|j| !j.is_null()),
     };
     // Borrowed strings, integers and stored (valid) JSON cannot fail.
     let _ = serde_json::to_writer(out, &info);
@@ -1147,6 +1149,17 @@ mod tests {
         assert_eq!(
             v,
             json!({"audit_log_id":12,"account_id":7,"requested":"2018-02-03 04:05:07","ip":"","cmd_name":"GetAccountInfo","cmd_args":{}})
+        );
+        // JSON null counts as absent.
+        let nulls = NewRecord::new(7)
+            .action("Ping")
+            .args(Value::Null)
+            .result(Value::Null)
+            .into_record(13, ts("2018-02-03 04:05:08"));
+        let v: Value = serde_json::from_str(&audit_log_info_json(&nulls)).unwrap();
+        assert_eq!(
+            v,
+            json!({"audit_log_id":13,"account_id":7,"requested":"2018-02-03 04:05:08","ip":"","cmd_name":"Ping","cmd_args":{}})
         );
         let page: Value =
             serde_json::from_str(&audit_log_page(&[with.clone(), without.clone()], Some(40)))
