@@ -126,8 +126,10 @@ impl Options {
         self
     }
 
-    /// The size at which the active segment is sealed and a new one
-    /// started. Defaults to 64 MiB; at least 4 KiB.
+    /// The size bound of a segment: an append that would take the active
+    /// segment past it seals the segment and goes to a new one (a batch
+    /// larger than the bound by itself fills a segment alone). Defaults to
+    /// 64 MiB; at least 4 KiB.
     #[must_use]
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes.max(MIN_SEGMENT_SIZE);

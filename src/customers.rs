@@ -33,12 +33,32 @@ struct OnDisk {
 impl CustomerTree {
     /// Builds a tree from (customer, parent) pairs, rejecting cycles.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (u64, u64)>) -> Result<Self> {
+        Self::from_pairs_changing(pairs, &[])
+    }
+
+    /// [`CustomerTree::from_pairs`], where `changed` are the customers
+    /// whose parent the caller just set: a cycle is then named from one
+    /// of them, the change that closed it.
+    fn from_pairs_changing(
+        pairs: impl IntoIterator<Item = (u64, u64)>,
+        changed: &[u64],
+    ) -> Result<Self> {
         let mut t = CustomerTree::default();
         for (c, p) in pairs {
             t.parent.insert(c, p);
         }
         t.rebuild_children();
-        t.check_acyclic()?;
+        if let Some(cycle) = t.find_cycle(changed) {
+            let path: Vec<String> = cycle.iter().map(u64::to_string).collect();
+            return Err(Error::invalid(
+                "parent",
+                format!(
+                    "customer {} would be its own ancestor: {} (each customer is followed by its parent)",
+                    cycle[0],
+                    path.join(" -> ")
+                ),
+            ));
+        }
         Ok(t)
     }
 
@@ -52,21 +72,48 @@ impl CustomerTree {
         }
     }
 
-    fn check_acyclic(&self) -> Result<()> {
-        for &start in self.parent.keys() {
-            let mut seen = HashSet::new();
+    /// A cycle of parents, from its first customer back to it (the first
+    /// in `prefer` that lies on one, else the smallest such customer).
+    fn find_cycle(&self, prefer: &[u64]) -> Option<Vec<u64>> {
+        // The customers on a cycle: walking up from any customer either
+        // ends at a root or enters a cycle.
+        let mut on_cycle: HashSet<u64> = HashSet::new();
+        let mut done: HashSet<u64> = HashSet::new();
+        let mut starts: Vec<u64> = self.parent.keys().copied().collect();
+        starts.sort_unstable();
+        for &start in &starts {
+            let mut path: Vec<u64> = Vec::new();
+            let mut at: HashMap<u64, usize> = HashMap::new();
             let mut c = start;
-            while let Some(&p) = self.parent.get(&c) {
-                if p == start || !seen.insert(p) {
-                    return Err(Error::invalid(
-                        "parent",
-                        format!("customer {start} would be its own ancestor (a cycle through {p})"),
-                    ));
+            while !done.contains(&c) {
+                if let Some(&i) = at.get(&c) {
+                    on_cycle.extend(&path[i..]);
+                    break;
                 }
-                c = p;
+                at.insert(c, path.len());
+                path.push(c);
+                match self.parent.get(&c) {
+                    Some(&p) => c = p,
+                    None => break,
+                }
             }
+            done.extend(path);
         }
-        Ok(())
+        let first = prefer
+            .iter()
+            .copied()
+            .find(|c| on_cycle.contains(c))
+            .or_else(|| on_cycle.iter().copied().min())?;
+        let mut cycle = vec![first];
+        let mut c = first;
+        while let Some(&p) = self.parent.get(&c) {
+            cycle.push(p);
+            if p == first {
+                break;
+            }
+            c = p;
+        }
+        Some(cycle)
     }
 
     /// The parent of `c`, if it has one.
@@ -199,7 +246,8 @@ impl Customers {
                 }
             }
         }
-        let tree = CustomerTree::from_pairs(pairs)?;
+        let changed: Vec<u64> = changes.iter().map(|&(c, _)| c).collect();
+        let tree = CustomerTree::from_pairs_changing(pairs, &changed)?;
         let bytes = serde_json::to_vec(&OnDisk {
             version: 1,
             parents: tree.pairs(),
@@ -229,5 +277,18 @@ mod tests {
         assert_eq!(t.resolve(Scope::System), None);
         assert!(t.is_within(5, 1) && t.is_within(1, 1) && !t.is_within(1, 5));
         assert!(CustomerTree::from_pairs([(1, 2), (2, 1)]).is_err());
+        // The cycle is named whole, from the customer the change set.
+        let chain = [(6, 2), (5, 6), (4, 5), (3, 4)];
+        let e = CustomerTree::from_pairs_changing(chain.into_iter().chain([(2, 3)]), &[3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("customer 3 would be its own ancestor: 3 -> 4 -> 5 -> 6 -> 2 -> 3"),
+            "{e}"
+        );
+        let e = CustomerTree::from_pairs([(9, 8), (8, 7), (7, 8), (1, 9)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("7 -> 8 -> 7"), "{e}");
     }
 }

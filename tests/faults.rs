@@ -431,19 +431,36 @@ fn disk_full_then_freed() {
         append_ok(&log, &mut acked, batches.next().unwrap());
 
         // Full while the active segment has room: the frame write fails.
-        // Then full again just when the next append must roll: the new
-        // segment's header write fails.
+        // Then full again just when the next append must roll (a batch
+        // of five that does not fit in what is left of the segment): the
+        // new segment's header write fails.
         for phase in ["frames", "roll"] {
+            let mut big = None;
             if phase == "roll" {
-                while active_len(&rig.st, &rig.dir).1 < SEGMENT {
+                // Filled until less than two batches' bytes are left.
+                let mut step = 0;
+                loop {
+                    let before = active_len(&rig.st, &rig.dir);
+                    if before.1 + 2 * step >= SEGMENT {
+                        break;
+                    }
                     append_ok(&log, &mut acked, batches.next().unwrap());
+                    let after = active_len(&rig.st, &rig.dir);
+                    if after.0 == before.0 {
+                        step = step.max(after.1 - before.1);
+                    }
                 }
+                big = Some(batches.by_ref().take(5).flatten().collect::<Vec<_>>());
             }
             let what = format!("{d:?} disk full ({phase})");
             let (active, len) = active_len(&rig.st, &rig.dir);
             rig.st.set_disk_full(true);
             for _ in 0..5 {
-                let e = log.append_batch(batches.next().unwrap()).unwrap_err();
+                let b = match &big {
+                    Some(b) => b.clone(),
+                    None => batches.next().unwrap(),
+                };
+                let e = log.append_batch(b).unwrap_err();
                 assert_enospc(&e, &what);
             }
             // Nothing half-written stays behind, nothing is lost.
@@ -460,6 +477,9 @@ fn disk_full_then_freed() {
                 acked.len()
             );
             rig.st.set_disk_full(false);
+            if let Some(b) = big {
+                append_ok(&log, &mut acked, b);
+            }
             for _ in 0..3 {
                 append_ok(&log, &mut acked, batches.next().unwrap());
             }

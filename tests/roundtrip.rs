@@ -272,3 +272,45 @@ fn a_batch_with_one_bad_record_leaves_no_trace() {
     assert_eq!(log.count(&ghosts).unwrap(), 1);
     assert!(log.verify().unwrap().damage.is_none());
 }
+
+#[test]
+fn segments_stay_within_their_size_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), Durability::Never);
+    let mut rng = Rng(7);
+    let base = 1_700_000_000_000_000;
+    // Records of about 100-200 bytes.
+    let small = |rng: &mut Rng, i: u64| gen_record(rng, i, base);
+    // Batches far below the bound: every segment ends at or below it.
+    let mut i = 0;
+    while log.segments().len() < 6 {
+        let k = 1 + rng.below(8);
+        let batch: Vec<NewRecord> = (0..k).map(|j| small(&mut rng, i + j)).collect();
+        log.append_batch(batch).unwrap();
+        i += k;
+    }
+    let segs = log.segments();
+    for s in &segs {
+        assert!(s.bytes <= SEGMENT, "{s:?}");
+    }
+    // Sealed ones are full but for less than one batch.
+    let biggest_batch = segs
+        .iter()
+        .filter(|s| s.sealed)
+        .map(|s| SEGMENT - s.bytes)
+        .max()
+        .unwrap();
+    assert!(biggest_batch < SEGMENT / 2, "{segs:?}");
+    // A batch larger than the bound by itself fills a segment alone.
+    let big: Vec<NewRecord> = (0..200).map(|j| small(&mut rng, i + j)).collect();
+    let ids = log.append_batch(big).unwrap();
+    log.append(small(&mut rng, i + 200)).unwrap();
+    let segs = log.segments();
+    let alone = segs
+        .iter()
+        .find(|s| s.first_id == *ids.start())
+        .expect("the big batch starts a segment");
+    assert_eq!(alone.last_id, *ids.end(), "{segs:?}");
+    assert!(alone.bytes > SEGMENT, "{alone:?}");
+    assert!(log.verify().unwrap().is_ok());
+}

@@ -1461,7 +1461,14 @@ impl Bench<'_> {
             size >> 20
         ));
         let (count, active_bytes) = {
-            let log = self.opts(&rdir, Durability::Never).open()?;
+            // Filled with a bound above the target: a batch that would
+            // cross the bound seals the segment instead (reopened below
+            // with the real bound, the segment is then over it and the
+            // next append seals it, as part c wants).
+            let log = self
+                .opts(&rdir, Durability::Never)
+                .segment_size(size.saturating_mul(2))
+                .open()?;
             set_tree(&log, &self.w)?;
             // Enough records whatever their size (frames are > 100 bytes).
             let mut gen = self.w.records(self.cfg.records.max(size / 100 + 1000));

@@ -79,6 +79,10 @@ impl SegMeta {
     }
 }
 
+/// How long [`Store::open`] waits for sled's lock to be released by the
+/// I/O threads of an instance of this process that was just closed.
+pub const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The sled database of the index and the directory of blob files.
 pub struct Store {
     /// Where it lives.
@@ -114,23 +118,43 @@ impl Store {
 
     /// Opens sled at `path`. A panic inside sled (it has been seen on
     /// damaged files) is caught and returned as an error.
+    ///
+    /// sled's own file lock can still be held for a moment by the I/O
+    /// threads of an instance this process just closed (the data
+    /// directory's lock file already rules out another process): a lock
+    /// that is busy is retried for up to [`SLED_LOCK_WAIT`] before it
+    /// counts as an error.
     pub fn open(path: &Path) -> Result<Store> {
         let p = path.to_path_buf();
-        let opened = catch_unwind(AssertUnwindSafe(
-            || -> std::result::Result<_, sled::Error> {
-                let db = sled::Config::new()
-                    .path(&p)
-                    .cache_capacity(8 << 20)
-                    .open()?;
-                let catalog = db.open_tree("catalog")?;
-                let blobs = db.open_tree("blobs")?;
-                // Touch every catalogue entry: damage shows here, not mid-query.
-                for kv in catalog.iter() {
-                    kv?;
-                }
-                Ok((db, catalog, blobs))
-            },
-        ));
+        let try_open = || {
+            catch_unwind(AssertUnwindSafe(
+                || -> std::result::Result<_, sled::Error> {
+                    let db = sled::Config::new()
+                        .path(&p)
+                        .cache_capacity(8 << 20)
+                        .open()?;
+                    let catalog = db.open_tree("catalog")?;
+                    let blobs = db.open_tree("blobs")?;
+                    // Touch every catalogue entry: damage shows here, not mid-query.
+                    for kv in catalog.iter() {
+                        kv?;
+                    }
+                    Ok((db, catalog, blobs))
+                },
+            ))
+        };
+        let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+        let opened = loop {
+            let res = try_open();
+            // sled 0.34.7 (pinned) reports a busy lock as an `Other` I/O
+            // error with this message (src/config.rs).
+            let busy = matches!(&res, Ok(Err(sled::Error::Io(e)))
+                if e.to_string().starts_with("could not acquire lock on"));
+            if !busy || std::time::Instant::now() >= deadline {
+                break res;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
         let bad = |reason: String| Error::Index {
             path: p.clone(),
             reason,

@@ -312,10 +312,13 @@ impl Log {
             storage
                 .remove_file(&f.path)
                 .map_err(|e| Error::io("remove", &f.path, e))?;
-            warnings.push(format!(
-                "removed {} left behind by an interrupted retention",
-                f.path.display()
-            ));
+            warn_into(
+                &mut warnings,
+                format!(
+                    "removed {} left behind by an interrupted retention",
+                    f.path.display()
+                ),
+            );
         }
         // Finish an interrupted roll: an empty new segment after an
         // unsealed one is removed, and the unsealed one stays active.
@@ -324,10 +327,13 @@ impl Log {
                 storage
                     .remove_file(&last.path)
                     .map_err(|e| Error::io("remove", &last.path, e))?;
-                warnings.push(format!(
-                    "removed empty segment {} left by an interrupted roll",
-                    last.path.display()
-                ));
+                warn_into(
+                    &mut warnings,
+                    format!(
+                        "removed empty segment {} left by an interrupted roll",
+                        last.path.display()
+                    ),
+                );
                 found.pop();
             }
         }
@@ -354,8 +360,7 @@ impl Log {
                 if let Some(msg) =
                     complete_interrupted_seal(&*storage, &f.path, f.first_id, next_first[i + 1])?
                 {
-                    log::warn!("{msg}");
-                    warnings.push(msg);
+                    warn_into(&mut warnings, msg);
                 }
                 let s = Segment::open_sealed(
                     &*storage,
@@ -394,10 +399,13 @@ impl Log {
                 storage
                     .remove_file(&f.path)
                     .map_err(|e| Error::io("remove", &f.path, e))?;
-                warnings.push(format!(
-                    "removed {} whose header was never completed ({flen} bytes)",
-                    f.path.display()
-                ));
+                warn_into(
+                    &mut warnings,
+                    format!(
+                        "removed {} whose header was never completed ({flen} bytes)",
+                        f.path.display()
+                    ),
+                );
                 recreate = Some(f.first_id);
                 continue;
             }
@@ -474,8 +482,7 @@ impl Log {
                 file.sync_data()
                     .map_err(|e| Error::io("fsync", &f.path, e))?;
                 let msg = format!("truncated a torn tail of {} at offset {pos} ({dropped} bytes: {why}); last intact record id {}", f.path.display(), next_id - 1);
-                log::warn!("{msg}");
-                warnings.push(msg);
+                warn_into(&mut warnings, msg);
             }
             if sealed_tail {
                 // The tail looked like a seal footer but the walk did not
@@ -989,4 +996,12 @@ fn check_continues(
             "the segment's prev_head does not continue {what}: a segment was replaced or forged"
         ),
     ))
+}
+
+/// Records an open-time warning for [`crate::AuditLog::warnings`] and
+/// sends it to the `log` facade (a host with a logger sees it once there;
+/// the CLI prints it through its logger).
+fn warn_into(warnings: &mut Vec<String>, msg: String) {
+    log::warn!("{msg}");
+    warnings.push(msg);
 }

@@ -296,10 +296,10 @@ fn check(
             );
             return Ok((rep, None));
         }
-        rep.records += w.offsets.len() as u64;
         let next = it.first_id + w.offsets.len() as u64;
         if let Some(f) = w.footer {
             if crc32fast::hash(bytes.get(..f.body_len as usize).unwrap_or(bytes)) != f.body_crc {
+                // Damage to the whole segment: none of its records counts.
                 damage(
                     &mut rep,
                     0,
@@ -308,41 +308,54 @@ fn check(
                 );
                 return Ok((rep, None));
             }
-        } else if let Some(seal) = firsts
-            .get(i + 1)
-            .filter(|_| it.limit.is_none())
-            .and_then(|&next_first| super::interrupted_seal(bytes, it.first_id, next_first))
-        {
-            // What open repairs: frames intact, ids running into the next
-            // segment, only the footer missing or damaged.
-            rep.notes.push(format!(
-                "{}: seal footer missing or damaged after {} intact records; opening the log completes the seal",
-                it.path.display(),
-                seal.count
-            ));
-        } else if let Some((pos, why)) = w.stop {
-            let later = valid_frame_after(bytes, pos);
-            if is_last && later.is_none() && it.limit.is_none() {
+        }
+        // The records walked, with their ids (also when damage further on
+        // in this segment stops the walk below: they come before it).
+        rep.records += w.offsets.len() as u64;
+        if !w.offsets.is_empty() {
+            rep.first_id.get_or_insert(it.first_id);
+            rep.last_id = Some(next - 1);
+        }
+        // Unsealed: what open repairs, a torn tail, or damage.
+        if w.footer.is_none() {
+            if let Some(seal) = firsts
+                .get(i + 1)
+                .filter(|_| it.limit.is_none())
+                .and_then(|&next_first| super::interrupted_seal(bytes, it.first_id, next_first))
+            {
+                // What open repairs: frames intact, ids running into the next
+                // segment, only the footer missing or damaged.
                 rep.notes.push(format!(
-                    "{}: torn tail at offset {pos} ({why}); opening the log truncates it",
-                    it.path.display()
+                    "{}: seal footer missing or damaged after {} intact records; opening the log completes the seal",
+                    it.path.display(),
+                    seal.count
                 ));
-            } else {
-                let tail = match later {
-                    Some(l) => format!(", followed by a valid frame or seal footer at offset {l}"),
-                    None => String::new(),
-                };
-                damage(&mut rep, pos as u64, Some(next), format!("{why}{tail}"));
+            } else if let Some((pos, why)) = w.stop {
+                let later = valid_frame_after(bytes, pos);
+                if is_last && later.is_none() && it.limit.is_none() {
+                    rep.notes.push(format!(
+                        "{}: torn tail at offset {pos} ({why}); opening the log truncates it",
+                        it.path.display()
+                    ));
+                } else {
+                    let tail = match later {
+                        Some(l) => {
+                            format!(", followed by a valid frame or seal footer at offset {l}")
+                        }
+                        None => String::new(),
+                    };
+                    damage(&mut rep, pos as u64, Some(next), format!("{why}{tail}"));
+                    return Ok((rep, None));
+                }
+            } else if !is_last {
+                damage(
+                    &mut rep,
+                    w.end as u64,
+                    Some(next),
+                    "segment is not sealed but is not the last one (truncated?)".into(),
+                );
                 return Ok((rep, None));
             }
-        } else if !is_last {
-            damage(
-                &mut rep,
-                w.end as u64,
-                Some(next),
-                "segment is not sealed but is not the last one (truncated?)".into(),
-            );
-            return Ok((rep, None));
         }
         if w.offsets.is_empty() && !is_last && w.footer.is_some_and(|f| f.count > 0) {
             damage(
@@ -352,10 +365,6 @@ fn check(
                 "sealed segment holds no frames".into(),
             );
             return Ok((rep, None));
-        }
-        if !w.offsets.is_empty() {
-            rep.first_id.get_or_insert(it.first_id);
-            rep.last_id = Some(next - 1);
         }
         expect = next;
         chain = Some(w.head);

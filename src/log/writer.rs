@@ -18,7 +18,7 @@ use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::chain::{self, Head};
 use crate::format::codec;
-use crate::format::layout::{seal_frame_in_place, Footer, FRAME_HEADER_LEN};
+use crate::format::layout::{seal_frame_in_place, Footer, FOOTER_LEN, FRAME_HEADER_LEN};
 use crate::record::Appendable;
 use crate::time::Timestamp;
 
@@ -227,8 +227,9 @@ impl Log {
             buf.clear();
             let first = w.next_id;
             let n = records.len() as u64;
-            let seg = w.active.first_id;
-            let (mut lo, mut hi) = (w.min_time, w.max_time);
+            // The batch's own time range (merged into the segment's once
+            // it is known which segment takes it).
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             // The chain head advances in a local: a batch that is not
             // written leaves the writer's head where it was.
             let mut head = w.head;
@@ -268,19 +269,33 @@ impl Log {
                     }
                     lo = lo.min(sr.time);
                     hi = hi.max(sr.time);
-                    rows.push(((w.len + at as u64) as u32, sr));
+                    // Offset within the batch for now (`at` < 4 GiB:
+                    // checked just above).
+                    rows.push((at as u32, sr));
                 }
-                if res.is_ok() {
-                    self.observer.begin(seg).add_batch(&rows);
+                // A batch that would take the segment (sealed: with its
+                // footer) past its size bound goes to the next segment
+                // (unless the segment is empty): a segment exceeds the
+                // bound only by a first batch larger than the bound.
+                let sealed_len = w.len + (buf.len() + FOOTER_LEN) as u64;
+                if res.is_ok() && w.count > 0 && sealed_len > self.opts.segment_size {
+                    res = self.roll(w);
                 }
                 res
             };
             if let Err(e) = encoded {
-                self.observer.rewind(seg, w.count);
                 buf.clear();
                 w.buf = buf;
                 return Err(e);
             }
+            let seg = w.active.first_id;
+            // Frame offsets in the segment that takes the batch.
+            let base = w.len as u32;
+            for (at, _) in &mut rows {
+                *at += base;
+            }
+            self.observer.begin(seg).add_batch(&rows);
+            let (lo, hi) = (w.min_time.min(lo), w.max_time.max(hi));
             let encoded_len = buf.len() as u64;
             if always {
                 // Written by the group-commit leader, with the frames of

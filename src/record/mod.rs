@@ -441,8 +441,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_naming_the_field() {
-        let e = NewRecord::from_json(r#"{"customer":1,"id":5}"#).unwrap_err();
-        assert!(e.to_string().contains("`id`"), "{e}");
+        for line in [r#"{"customer":1,"id":5}"#, r#"{"customer":1,"id":null}"#] {
+            let e = NewRecord::from_json(line).unwrap_err();
+            assert!(e.to_string().contains("`id`"), "{line}: {e}");
+        }
         let e = NewRecord::from_json(r#"{"person":"x"}"#).unwrap_err();
         assert!(e.to_string().contains("customer"), "{e}");
         let e = NewRecord::from_json(r#"{"customer":1,"persn":"x"}"#).unwrap_err();

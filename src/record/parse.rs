@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::canonical::canonical;
-use super::{text_fields, validate_fields, Appendable, Json, NewRecord, MAX_RECORD_BYTES};
+use super::{text_fields, validate_fields, Appendable, Json, NewRecord};
 use crate::error::{Error, Result};
 use crate::format::codec::{self, StoredRecord};
 use crate::query::Field;
@@ -72,7 +72,7 @@ impl<'a> NewRecordRef<'a> {
     /// naming the field.
     pub fn from_json(line: &'a str) -> Result<Self> {
         let raw: RawNewRecord<'a> = serde_json::from_str(line).map_err(|e| diagnose(line, &e))?;
-        if raw.id.is_some() {
+        if raw.id {
             return Err(Error::record(
                 "id",
                 "must be absent: ids are assigned by the engine",
@@ -126,12 +126,12 @@ impl<'a> NewRecordRef<'a> {
         )
     }
 
-    /// Checks that the record's encoding stays within [`MAX_RECORD_BYTES`]
+    /// Checks that the record's encoding stays within [`MAX_RECORD_BYTES`](super::MAX_RECORD_BYTES)
     /// (an append checks it too, but rejects the whole batch).
     pub fn check_size(&self) -> Result<()> {
         let mut out = Vec::new();
+        // Its error names the field (`record`), the size and the limit.
         codec::encode_stored_into(&self.stored(u64::MAX, Timestamp::MIN, Vec::new()), &mut out)
-            .map_err(|e| Error::record("record", format!("over {MAX_RECORD_BYTES} bytes: {e}")))
     }
 
     /// The owned [`NewRecord`] with the same content.
@@ -229,11 +229,17 @@ fn diagnose(line: &str, e: &serde_json::Error) -> Error {
     Error::record("record", e.to_string())
 }
 
+/// True for a key that is there, whatever its value (even `null`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNewRecord<'a> {
-    #[serde(default)]
-    id: Option<IgnoredAny>,
+    /// Whether the line has an `id` key at all (`"id": null` included).
+    #[serde(default, deserialize_with = "present")]
+    id: bool,
     #[serde(default, borrow)]
     time: Option<RawTime<'a>>,
     customer: u64,
