@@ -558,6 +558,23 @@ fn ingest_skip_invalid_writes_a_reject_file() {
         .collect();
     assert_eq!(rejects.len(), 1);
     assert_eq!(std::fs::read_to_string(&rejects[0]).unwrap(), "nope\n");
+
+    // A rerun with the same --reject adds to it, losing nothing.
+    let out = run_in(
+        &data,
+        &[
+            "ingest",
+            "--skip-invalid",
+            "--reject",
+            reject.to_str().unwrap(),
+        ],
+        b"again\n",
+    );
+    out.ok();
+    assert_eq!(
+        std::fs::read_to_string(&reject).unwrap(),
+        bad.join("\n") + "\nagain\n"
+    );
 }
 
 /// The `list` flags and the library query they stand for.
@@ -838,6 +855,14 @@ fn bad_queries_are_usage_errors_and_change_nothing() {
         (&["list", "--where", "name:exact"], "FIELD:MATCH:VALUE"),
         (&["list", "--where", "time:exact:1"], "--start"),
         (
+            &["list", "--where", "id:exact:abc"],
+            "id is a number and \"abc\" is not one",
+        ),
+        (
+            &["list", "--where", "customer:exact:-1"],
+            "customer is a number and \"-1\" is not one",
+        ),
+        (
             &["list", "--where", "args:contains:x"],
             "cannot search \"args\"",
         ),
@@ -926,7 +951,13 @@ fn read_commands_need_an_existing_data_directory() {
         &["report", "list"],
         &["report", "show", "1"],
         &["report", "download", "1"],
+        &["report", "create", "--customer", "1", "--wait"],
         &["customers", "list"],
+        // Maintenance of a log that is not there is a mistyped --data.
+        &["archive", "--older-than", "1d"],
+        &["retain", "--older-than", "1d"],
+        &["checkpoint"],
+        &["reindex"],
     ] {
         let out = run(&missing, args);
         let msg = out.fails(2);
@@ -1367,6 +1398,22 @@ fn verify_reindex_stats() {
         .to_string_lossy()
         .into_owned();
     assert!(msg.contains(&name), "{msg}");
+    assert!(
+        out.stdout.contains("up to the first damage"),
+        "{}",
+        out.stdout
+    );
+    // The summary counts the intact records before the damage, and its id
+    // range ends right before the damaged record.
+    let out = run(data, &["verify", "--json"]);
+    out.fails(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let (first, last) = (
+        v["first_id"].as_u64().unwrap(),
+        v["last_id"].as_u64().unwrap(),
+    );
+    assert_eq!(v["records"].as_u64().unwrap(), last - first + 1, "{v}");
+    assert_eq!(v["damage"]["id"].as_u64().unwrap(), last + 1, "{v}");
     // The log now refuses to open; verify still works on it.
     let msg = run(data, &["list"]).fails(1).to_string();
     assert!(msg.contains(&name), "{msg}");
@@ -1582,10 +1629,56 @@ fn segment_mib_bounds_the_segments() {
     .ok();
     let segs = open(&small).segments();
     assert!(segs.len() >= 3, "{} segments", segs.len());
+    // The bound holds, and sealed segments are filled up to near it.
+    for s in &segs {
+        assert!(s.bytes <= 1 << 20, "{s:?}");
+        assert!(!s.sealed || s.bytes >= 1 << 19, "{s:?}");
+    }
     assert_eq!(everything(&small).len(), recs.len());
     let big = dir.path().join("big");
     run_in(&big, &["ingest", "--durability", "never"], text.as_bytes()).ok();
     assert_eq!(open(&big).segments().len(), 1);
     let out = run(&small, &["--segment-mib", "0", "stats"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn a_torn_tail_is_reported_once_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let recs = sample(5);
+    let input: String = recs.iter().map(|r| line_of(r) + "\n").collect();
+    run_in(&data, &["ingest"], input.as_bytes()).ok();
+    let seg = std::fs::read_dir(data.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+    let out = run(&data, &["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    let kept = recs.len() as u64 - 1;
+    assert_eq!(v["records"], kept);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("torn tail"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].starts_with("auditlog: warning: truncated a torn tail of"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains(&format!("last intact record id {kept}")),
+        "{}",
+        warnings[0]
+    );
 }

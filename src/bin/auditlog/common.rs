@@ -47,7 +47,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Global {
     /// The data directory.
     ///
-    /// Commands that write create it; commands that only read never do.
+    /// ingest, customers set/import, demo and serve create it; the other
+    /// commands never do (a missing directory is an error).
     #[arg(
         long,
         global = true,
@@ -105,12 +106,13 @@ impl Global {
         finish_open(self.options().open())
     }
 
-    /// Opens the log for a command that writes, signing checkpoints and
-    /// retention horizons with the key in `key` (a 32-byte Ed25519 seed,
-    /// raw or 64 hex digits) instead of the data directory's own.
-    pub fn open_rw_with_key(&self, key: Option<&Path>) -> Result<AuditLog, CliError> {
+    /// Opens an existing log for a command that signs (checkpoints,
+    /// retention horizons) with the key in `key` (a 32-byte Ed25519 seed,
+    /// raw or 64 hex digits) instead of the data directory's own. A
+    /// missing directory is an error, never a new empty log.
+    pub fn open_existing_with_key(&self, key: Option<&Path>) -> Result<AuditLog, CliError> {
         check_data_dir(&self.data)?;
-        let mut opts = self.options();
+        let mut opts = self.options().create_if_missing(false);
         if let Some(k) = key {
             opts = opts.checkpoint_key(auditlog::tamper::read_signing_key(
                 &auditlog::storage::fs::FsStorage,
@@ -120,20 +122,19 @@ impl Global {
         finish_open(opts.open())
     }
 
-    /// Opens the log for a command that only reads: a missing directory is
-    /// an error, never a new empty log.
-    pub fn open_ro(&self) -> Result<AuditLog, CliError> {
+    /// Opens an existing log, for a command that reads it or maintains it
+    /// (archive, reindex, a report): a missing directory is an error (a
+    /// mistyped `--data`), never a new empty log.
+    pub fn open_existing(&self) -> Result<AuditLog, CliError> {
         check_data_dir(&self.data)?;
         finish_open(self.options().create_if_missing(false).open())
     }
 }
 
+/// The open's warnings (torn tail truncated, index rebuilt) reach stderr
+/// once, through the logger of [`install_logger`], as they happen.
 fn finish_open(res: auditlog::Result<AuditLog>) -> Result<AuditLog, CliError> {
-    let log = res?;
-    for w in log.warnings() {
-        warn(&w);
-    }
-    Ok(log)
+    Ok(res?)
 }
 
 /// Refuses a directory that exists, is not empty and holds no log: the
@@ -279,8 +280,11 @@ pub fn warn(msg: &str) {
 struct StderrLogger;
 
 impl log::Log for StderrLogger {
+    /// Warnings and errors of this crate; not those of its dependencies
+    /// (sled's complaints about an index it cannot read come with the
+    /// engine's own warning that it moved the index aside and rebuilt it).
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
+        m.level() <= log::Level::Warn && m.target().starts_with("auditlog")
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {

@@ -92,7 +92,7 @@ pub fn run(g: &Global, c: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::List(_) => {
-            let log = g.open_ro()?;
+            let log = g.open_existing()?;
             let mut w = BufWriter::new(io::stdout().lock());
             let err = |e| out_err(e, "stdout");
             writeln!(w, "id,parent").map_err(err)?;

@@ -104,7 +104,7 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
             "refusing to write {format} (binary) to a terminal; use --output FILE or a pipe"
         )));
     }
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     let mut out = Output::open(args.output.as_deref())?;
     let name = out.name();
     let opts = ExportOptions::new()

@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long)]
     skip_invalid: bool,
 
-    /// The reject file of --skip-invalid [default: <data>/rejects-<unix time>.ndjson].
+    /// The reject file of --skip-invalid, appended to if it exists [default: <data>/rejects-<unix time>.ndjson].
     #[arg(long, value_name = "FILE", requires = "skip_invalid")]
     reject: Option<PathBuf>,
 
@@ -188,6 +188,12 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
         |n| n as usize,
     );
     let batch = args.batch as usize;
+    // A chunk's lines encode to fewer bytes than they have: a quarter of
+    // the segment bound keeps the last batch of a segment from sealing
+    // it far below the bound (a batch that does not fit starts the next).
+    let max_bytes = MAX_CHUNK_BYTES
+        .min(usize::try_from((g.segment_mib << 20) / 4).unwrap_or(usize::MAX))
+        .max(1);
     let (tx, rx) = sync_channel::<Work>(workers);
     let pool = Arc::new(Pool::default());
     {
@@ -196,7 +202,7 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
         let pool = pool.clone();
         thread::Builder::new()
             .name("ingest-read".into())
-            .spawn(move || read_inputs(inputs, batch, &tx, &pool))
+            .spawn(move || read_inputs(inputs, batch, max_bytes, &tx, &pool))
             .map_err(|e| CliError::runtime(format!("cannot start a thread: {e}")))?;
     }
 
@@ -299,6 +305,13 @@ fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>, CliError> {
         }
         let file = File::open(f)
             .map_err(|e| CliError::usage(format!("cannot open {}: {e}", f.display())))?;
+        // Opening a directory succeeds; reading it would fail only later.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(CliError::usage(format!(
+                "cannot ingest {}: it is a directory (give NDJSON files, or - for stdin)",
+                f.display()
+            )));
+        }
         v.push(Input {
             name: f.display().to_string(),
             reader: Box::new(file),
@@ -376,6 +389,9 @@ fn pump(inputs: Vec<Input>, tx: &SyncSender<Feed>, spare: &Receiver<Vec<u8>>) {
 /// input has been idle for [`IDLE`], and hands them to the workers in order.
 struct Chunker<'a> {
     batch: usize,
+    /// Bytes of lines at which a chunk is cut ([`MAX_CHUNK_BYTES`], less
+    /// for small segments).
+    max_bytes: usize,
     raw: &'a SyncSender<Work>,
     pool: &'a Pool,
     seq: u64,
@@ -448,8 +464,7 @@ impl Chunker<'_> {
             if ends_line {
                 end_line(&mut self.chunk, &mut self.start, &mut self.long);
                 self.line_no += 1;
-                if (self.chunk.lines.len() >= self.batch
-                    || self.chunk.data.len() >= MAX_CHUNK_BYTES)
+                if (self.chunk.lines.len() >= self.batch || self.chunk.data.len() >= self.max_bytes)
                     && !self.cut()
                 {
                     return false;
@@ -478,7 +493,13 @@ impl Chunker<'_> {
 }
 
 /// The reader thread: starts the pump and cuts what it reads into chunks.
-fn read_inputs(inputs: Vec<Input>, batch: usize, raw: &SyncSender<Work>, pool: &Pool) {
+fn read_inputs(
+    inputs: Vec<Input>,
+    batch: usize,
+    max_bytes: usize,
+    raw: &SyncSender<Work>,
+    pool: &Pool,
+) {
     let (feed_tx, feed_rx) = sync_channel::<Feed>(4);
     let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(8);
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
@@ -495,6 +516,7 @@ fn read_inputs(inputs: Vec<Input>, batch: usize, raw: &SyncSender<Work>, pool: &
     }
     let mut c = Chunker {
         batch,
+        max_bytes,
         raw,
         pool,
         seq: 0,
@@ -792,8 +814,13 @@ impl State<'_> {
             return Ok(());
         };
         if self.reject.is_none() {
-            let f = File::create(&self.reject_path)
-                .map_err(|e| CliError::io("create reject file", &self.reject_path, e))?;
+            // Appended to: a rerun with the same --reject keeps the
+            // rejects of the runs before.
+            let f = File::options()
+                .create(true)
+                .append(true)
+                .open(&self.reject_path)
+                .map_err(|e| CliError::io("open reject file", &self.reject_path, e))?;
             self.reject = Some(BufWriter::new(f));
         }
         if let Some(w) = self.reject.as_mut() {

@@ -56,7 +56,7 @@ pub fn run(g: &Global, args: Args) -> Result<(), CliError> {
     } else {
         ListFormat::Ndjson
     });
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     let iter = log.query(&paged_query(&q))?;
     let mut rows = Paged::new(iter, &q);
     let stdout = io::stdout();

@@ -218,7 +218,7 @@ fn describe(moved: &[u64], before: &[SegmentInfo], verb: &str, cutoff: Timestamp
 }
 
 pub fn archive(g: &Global, a: ArchiveArgs) -> Result<(), CliError> {
-    let log = g.open_rw()?;
+    let log = g.open_existing()?;
     let before = log.segments();
     let opts = auditlog::ArchiveOptions {
         lake: a.lake.clone(),
@@ -252,7 +252,7 @@ pub fn archive(g: &Global, a: ArchiveArgs) -> Result<(), CliError> {
 }
 
 pub fn retain(g: &Global, a: RetainArgs) -> Result<(), CliError> {
-    let log = g.open_rw_with_key(a.key.as_deref())?;
+    let log = g.open_existing_with_key(a.key.as_deref())?;
     let before = log.segments();
     let gone = log.retain(a.older_than)?;
     describe(&gone, &before, "deleted", a.older_than);
@@ -260,7 +260,7 @@ pub fn retain(g: &Global, a: RetainArgs) -> Result<(), CliError> {
 }
 
 pub fn checkpoint(g: &Global, a: CheckpointArgs) -> Result<(), CliError> {
-    let log = g.open_rw_with_key(a.key.as_deref())?;
+    let log = g.open_existing_with_key(a.key.as_deref())?;
     let cp = log.checkpoint()?;
     let mut text = serde_json::to_string_pretty(&cp)
         .map_err(|e| CliError::runtime(format!("cannot print the checkpoint: {e}")))?;
@@ -326,8 +326,13 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<(), CliError> {
             (Some(a), Some(b)) => format!(", ids {a}..={b}"),
             _ => String::new(),
         };
+        let stopped = if rep.damage.is_some() {
+            " up to the first damage (the walk stops there)"
+        } else {
+            ""
+        };
         outln!(
-            "checked {} segment{}, {} records{ids}, {} in {secs:.2} s",
+            "checked {} segment{}, {} records{ids}, {} in {secs:.2} s{stopped}",
             rep.segments,
             if rep.segments == 1 { "" } else { "s" },
             thousands(rep.records),
@@ -359,7 +364,7 @@ pub fn verify(g: &Global, a: VerifyArgs) -> Result<(), CliError> {
 }
 
 pub fn reindex(g: &Global, _a: ReindexArgs) -> Result<(), CliError> {
-    let log = g.open_rw()?;
+    let log = g.open_existing()?;
     let started = Instant::now();
     log.reindex()?;
     let secs = started.elapsed().as_secs_f64();
@@ -374,7 +379,7 @@ pub fn reindex(g: &Global, _a: ReindexArgs) -> Result<(), CliError> {
 }
 
 pub fn stats(g: &Global, a: StatsArgs) -> Result<(), CliError> {
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     let st = log.stats()?;
     if a.json {
         let mut v = serde_json::to_value(&st)

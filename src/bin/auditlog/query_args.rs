@@ -158,6 +158,19 @@ pub fn parse_where(s: &str) -> Result<Predicate, String> {
     let mode: MatchMode = mode.parse().map_err(|_| {
         format!("unknown match mode {mode:?} (expected exact, start, end or contains, optionally followed by /i)")
     })?;
+    // A number field never equals text that is not a number: say so
+    // rather than print nothing (prefix, suffix and substring matches
+    // on its digits are fine).
+    if matches!(field, Field::Id | Field::Customer)
+        && mode == MatchMode::Exact
+        && value.parse::<u64>().is_err()
+    {
+        return Err(format!(
+            "{} is a number and {value:?} is not one (0 to {})",
+            field.name(),
+            u64::MAX
+        ));
+    }
     let p = Predicate::new(field, mode, value);
     Ok(if ci { p.ignore_case() } else { p })
 }

@@ -187,7 +187,7 @@ fn create(g: &Global, a: CreateArgs) -> Result<(), CliError> {
             #[cfg(feature = "parquet")]
             ReportFormatArg::Parquet => Format::Parquet,
         });
-    let log = g.open_rw()?;
+    let log = g.open_existing()?;
     let id = log.create_report(req)?;
     if !a.wait {
         outln!("report {id} created (pending)");
@@ -240,7 +240,7 @@ fn state_name(s: &ReportState) -> String {
 }
 
 fn list(g: &Global, a: ListArgs) -> Result<(), CliError> {
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     let who = a.customer.map_or(Customers::All, Customers::One);
     let mut f = ReportFilter::new().desc_order(a.desc).offset(a.offset);
     if a.completed {
@@ -302,7 +302,7 @@ fn list(g: &Global, a: ListArgs) -> Result<(), CliError> {
 }
 
 fn show(g: &Global, a: ShowArgs) -> Result<(), CliError> {
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     let r = if a.wait {
         wait(&log, a.id)?
     } else {
@@ -352,7 +352,7 @@ fn print_report(r: &Report) {
 }
 
 fn download(g: &Global, a: DownloadArgs) -> Result<(), CliError> {
-    let log = g.open_ro()?;
+    let log = g.open_existing()?;
     if a.wait {
         let r = wait(&log, a.id)?;
         finished_ok(&r)?;
