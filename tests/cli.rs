@@ -517,16 +517,13 @@ fn ingest_skip_invalid_writes_a_reject_file() {
             input.push('\n');
         }
     }
-    let out = run_in(
-        &data,
-        &[
-            "ingest",
-            "--skip-invalid",
-            "--reject",
-            reject.to_str().unwrap(),
-        ],
-        input.as_bytes(),
-    );
+    let rejecting = [
+        "ingest",
+        "--skip-invalid",
+        "--reject",
+        reject.to_str().unwrap(),
+    ];
+    let out = run_in(&data, &rejecting, input.as_bytes());
     let s = out.ok();
     assert!(s.contains("ingested 13 records"), "{s}");
     assert!(s.contains("skipped 3 invalid lines"), "{s}");
@@ -560,17 +557,7 @@ fn ingest_skip_invalid_writes_a_reject_file() {
     assert_eq!(std::fs::read_to_string(&rejects[0]).unwrap(), "nope\n");
 
     // A rerun with the same --reject adds to it, losing nothing.
-    let out = run_in(
-        &data,
-        &[
-            "ingest",
-            "--skip-invalid",
-            "--reject",
-            reject.to_str().unwrap(),
-        ],
-        b"again\n",
-    );
-    out.ok();
+    run_in(&data, &rejecting, b"again\n").ok();
     assert_eq!(
         std::fs::read_to_string(&reject).unwrap(),
         bad.join("\n") + "\nagain\n"
