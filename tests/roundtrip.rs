@@ -253,6 +253,11 @@ fn a_batch_with_one_bad_record_leaves_no_trace() {
     ];
     let err = log.append_batch(batch).unwrap_err();
     assert!(err.to_string().contains("name"), "{err}");
+    // It says which record of the batch it was.
+    assert!(
+        err.to_string().contains("in record 3 of 4 of the batch"),
+        "{err}"
+    );
     assert_eq!(log.last_id(), 1);
     let ghosts =
         Query::new().with_predicate(Predicate::new(Field::Person, MatchMode::Exact, "ghost"));

@@ -245,14 +245,14 @@ impl Log {
                     // record's bytes are read once, and a record over the
                     // limits rejects the batch before anything is written.
                     if let Err(e) = nr.check() {
-                        res = Err(e);
+                        res = Err(in_batch(e, i, records.len()));
                         break;
                     }
                     let at = buf.len();
                     buf.resize(at + FRAME_HEADER_LEN, 0);
                     let sr = nr.stored(first + i as u64, now, Vec::new());
                     if let Err(e) = codec::encode_stored_into(&sr, &mut buf) {
-                        res = Err(e);
+                        res = Err(in_batch(e, i, records.len()));
                         break;
                     }
                     // The frame just encoded is the tail of `buf`: hash its
@@ -692,5 +692,17 @@ pub(crate) fn flusher(log: Weak<Log>, every: Duration) {
                 return;
             }
         }
+    }
+}
+
+/// A record's error, saying which record of a batch of `n` it is (the
+/// `i`th, from 0) when there are several.
+fn in_batch(e: Error, i: usize, n: usize) -> Error {
+    match e {
+        Error::InvalidRecord { field, reason } if n > 1 => Error::InvalidRecord {
+            field,
+            reason: format!("in record {} of {n} of the batch: {reason}", i + 1),
+        },
+        e => e,
     }
 }

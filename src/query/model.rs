@@ -575,6 +575,7 @@ impl Query {
             p.validate()?;
         }
         if let Some(c) = &self.cursor {
+            c.check()?;
             if c.sort != self.sort {
                 return Err(Error::invalid(
                     "cursor",
@@ -667,6 +668,36 @@ impl Cursor {
         }
     }
 
+    /// Checks that the cursor is a position some row could have: a
+    /// sortable field, a key of that field's kind (a number for `id`,
+    /// `customer` and `time`, text for the others), and for `id` the key
+    /// equal to the id. A cursor built by hand (or decoded from text made
+    /// by hand: its checksum is no secret) that is none of these would
+    /// page wrongly rather than fail.
+    pub fn check(&self) -> Result<()> {
+        let field = self.sort.field;
+        let fits = field.is_sortable()
+            && match (field, &self.key) {
+                (Field::Id, SortKey::Int(k)) => *k == i128::from(self.id),
+                (Field::Customer, SortKey::Int(k)) => u64::try_from(*k).is_ok(),
+                (Field::Time, SortKey::Int(k)) => i64::try_from(*k).is_ok(),
+                (Field::Id | Field::Customer | Field::Time, SortKey::Str(_)) => false,
+                (_, SortKey::Str(_)) => true,
+                (_, SortKey::Int(_)) => false,
+            };
+        if fits {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "cursor",
+                format!(
+                    "not a position in a result sorted by {field}: its key {:?} cannot come from such a row",
+                    self.key
+                ),
+            ))
+        }
+    }
+
     /// Whether `r` comes strictly after this position.
     pub fn is_before(&self, r: &Record) -> bool {
         let key = SortKey::of(self.sort.field, r);
@@ -747,11 +778,13 @@ impl Cursor {
             1 => SortKey::Str(String::from_utf8(kb.to_vec()).map_err(|_| bad())?),
             _ => return Err(bad()),
         };
-        Ok(Cursor {
+        let c = Cursor {
             sort: Sort { field, descending },
             key,
             id,
-        })
+        };
+        c.check().map_err(|_| bad())?;
+        Ok(c)
     }
 }
 
@@ -826,5 +859,43 @@ mod tests {
         t[10] = if t[10] == b'0' { b'1' } else { b'0' };
         assert!(Cursor::decode(std::str::from_utf8(&t).unwrap()).is_err());
         assert!(Cursor::decode("zz").is_err());
+    }
+
+    #[test]
+    fn cursors_no_row_could_give_are_refused() {
+        let at = |field, key, id| Cursor {
+            sort: Sort {
+                field,
+                descending: false,
+            },
+            key,
+            id,
+        };
+        let good = [
+            at(Field::Time, SortKey::Int(1_700_000_000_000_000), 5),
+            at(Field::Id, SortKey::Int(5), 5),
+            at(Field::Customer, SortKey::Int(42), 5),
+            at(Field::Person, SortKey::Str("x".into()), 5),
+        ];
+        for c in good {
+            c.check().unwrap();
+            assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        }
+        let bad = [
+            at(Field::Time, SortKey::Str("m".into()), 1),
+            at(Field::Id, SortKey::Int(6), 5),
+            at(Field::Customer, SortKey::Int(-1), 5),
+            at(Field::Person, SortKey::Int(3), 5),
+            at(Field::Refs, SortKey::Str("x".into()), 5),
+        ];
+        for c in bad {
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("cursor"), "{e}");
+            assert!(Cursor::decode(&c.encode()).is_err(), "{c:?}");
+            let q = Query::new()
+                .with_sort(c.sort.field, false)
+                .with_cursor(c.clone());
+            assert!(q.validate().is_err(), "{c:?}");
+        }
     }
 }
