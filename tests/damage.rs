@@ -424,3 +424,114 @@ fn bad_frame_in_the_active_segment_followed_by_valid_frames() {
         );
     }
 }
+
+#[test]
+fn active_segment_cut_inside_its_header() {
+    // STATE names the active segment only once its header is durable: a
+    // shorter file is damage (its records are gone), not a roll that a
+    // crash interrupted, and its ids must not be given out again.
+    for empty_active in [false, true] {
+        let t = template(11, empty_active);
+        let (_tmp, dir) = fresh_copy(&t);
+        let active = segment_files(&dir).pop().unwrap();
+        for len in [0, 30] {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&active)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
+            expect_corrupt(
+                &dir,
+                &active,
+                len,
+                first_id(&active),
+                &format!("active segment cut to {len} bytes (empty: {empty_active})"),
+            );
+        }
+    }
+}
+
+/// Rewrites the retention horizon in STATE.
+fn set_state_horizon(dir: &Path, horizon: u64) {
+    let path = dir.join("STATE");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["horizon"] = horizon.into();
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_damaged_horizon_in_state_removes_nothing() {
+    let t = template(12, false);
+    let files = segment_files(&t.dir);
+    let second = first_id(&files[1]);
+    // Not a segment start, and a segment start that no retention
+    // (no signed horizon file) vouches for.
+    for horizon in [7, second] {
+        let (_tmp, dir) = fresh_copy(&t);
+        set_state_horizon(&dir, horizon);
+        let first = &segment_files(&dir)[0];
+        let before = files_of(&dir);
+        let err = opts(&dir).open().unwrap_err();
+        let shown = err.to_string();
+        assert!(matches!(err, Error::Corrupt { .. }), "{shown}");
+        assert!(shown.contains(&first.display().to_string()), "{shown}");
+        assert!(shown.contains("nothing was removed"), "{shown}");
+        assert!(files_of(&dir) == before, "horizon {horizon}: files changed");
+        let rep = AuditLog::verify_dir(&dir).unwrap();
+        assert!(!rep.is_ok(), "horizon {horizon}: {rep:?}");
+    }
+}
+
+#[test]
+fn a_missing_state_file_is_written_anew_with_a_warning() {
+    let t = template(13, false);
+    let (_tmp, dir) = fresh_copy(&t);
+    std::fs::remove_file(dir.join("STATE")).unwrap();
+    let log = opts(&dir).open().unwrap();
+    assert!(
+        log.warnings()
+            .iter()
+            .any(|w| w.contains("STATE was missing")),
+        "{:?}",
+        log.warnings()
+    );
+    assert_eq!(log.last_id(), t.recs.len() as u64);
+    drop(log);
+    assert!(dir.join("STATE").exists());
+    let log = opts(&dir).open().unwrap();
+    assert!(log.warnings().is_empty(), "{:?}", log.warnings());
+}
+
+#[test]
+fn an_interrupted_retention_is_finished_at_open() {
+    let t = template(14, false);
+    let (_tmp, dir) = fresh_copy(&t);
+    let before = files_of(&dir);
+    let removed = {
+        let log = opts(&dir).open().unwrap();
+        log.retain(auditlog::Timestamp::now()).unwrap()
+    };
+    assert!(removed.len() >= 2, "{removed:?}");
+    // As if the process had stopped between recording the horizon and
+    // deleting the files: put them back.
+    for (name, bytes) in &before {
+        let p = dir.join(name);
+        if name.starts_with("segments/") && !p.exists() {
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    let log = opts(&dir).open().unwrap();
+    let w = log.warnings();
+    assert_eq!(
+        w.iter()
+            .filter(|m| m.contains("left behind by an interrupted retention"))
+            .count(),
+        removed.len(),
+        "{w:?}"
+    );
+    for id in &removed {
+        assert!(!dir.join(format!("segments/{id:020}.seg")).exists());
+    }
+    assert!(log.verify().unwrap().is_ok());
+}

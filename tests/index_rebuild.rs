@@ -70,6 +70,9 @@ fn check_against_scan(log: &AuditLog) {
     }
 }
 
+/// Copies a directory the open log may be writing in: a file that goes
+/// between the listing and the copy (a temporary file renamed by the
+/// background sealer) is not part of the copy.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -78,7 +81,11 @@ fn copy_dir(from: &Path, to: &Path) {
         if p.is_dir() {
             copy_dir(&p, &to.join(e.file_name()));
         } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            match std::fs::copy(&p, to.join(e.file_name())) {
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => panic!("copy {}: {err}", p.display()),
+            }
         }
     }
 }

@@ -77,6 +77,8 @@ impl Index {
         let mut warnings = Vec::new();
         let store = match Store::open(&dir) {
             Ok(s) => s,
+            // The disk, not the index (a full disk): nothing to move aside.
+            Err(e @ Error::Io { .. }) => return Err(e),
             Err(e) => {
                 let aside = data_dir.join(format!(
                     "{INDEX_DIR}.broken-{}",
@@ -288,8 +290,9 @@ impl Index {
             }
             None => {
                 self.warn(format!(
-                    "index of segment {} is missing or damaged in sled; rebuilding it from {}",
+                    "the index of segment {} ({}) is missing or damaged; rebuilding it from {}",
                     seg.first_id,
+                    store.blob_path(seg.first_id).display(),
                     seg.path.display()
                 ));
                 self.index_sealed(seg)

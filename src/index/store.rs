@@ -160,6 +160,13 @@ impl Store {
             reason,
         };
         match opened {
+            // A full disk is not a broken index: moving it aside would
+            // throw a good cache away (and pile up copies at every try).
+            Ok(Err(sled::Error::Io(e)))
+                if e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                Err(Error::io("open the index (sled) in", &p, e))
+            }
             Ok(Ok((db, catalog, blobs))) => {
                 let files = p.join(BLOB_DIR);
                 std::fs::create_dir_all(&files).map_err(|e| Error::io("create", &files, e))?;
@@ -189,7 +196,8 @@ impl Store {
         Ok(out)
     }
 
-    fn blob_path(&self, first_id: u64) -> PathBuf {
+    /// The file of a sealed segment's index blobs.
+    pub fn blob_path(&self, first_id: u64) -> PathBuf {
         self.files.join(format!("{first_id:020}.idx"))
     }
 

@@ -306,7 +306,39 @@ impl Log {
                 ),
             ));
         }
-        // Finish an interrupted retention: files below the horizon go.
+        if st.is_none() && !found.is_empty() {
+            warn_into(
+                &mut warnings,
+                format!(
+                    "{} was missing: written anew from the segments found (a deleted active segment cannot be told this time)",
+                    state::state_path(&dir).display()
+                ),
+            );
+        }
+        // Finish an interrupted retention: files below the horizon go. But
+        // only when that retention is on record: it wrote the signed
+        // horizon file with the same horizon before STATE, and a segment
+        // starts at the horizon. Otherwise STATE is damaged and the files
+        // below it are records, not leftovers.
+        if let Some(f) = found.first().filter(|f| f.first_id < horizon) {
+            let on_record = crate::tamper::read_horizon(&*storage, &dir)
+                .ok()
+                .flatten()
+                .is_some_and(|h| h.first_id == horizon)
+                && found.iter().any(|g| g.first_id == horizon);
+            if !on_record {
+                return Err(corrupt(
+                    &f.path,
+                    0,
+                    Some(f.first_id),
+                    format!(
+                        "{} puts the retention horizon at id {horizon}, but no retention to that id is on record ({} names another, or none, or no segment starts there): STATE is damaged; nothing was removed",
+                        state::state_path(&dir).display(),
+                        crate::tamper::HORIZON_FILE
+                    ),
+                ));
+            }
+        }
         while found.first().is_some_and(|f| f.first_id < horizon) {
             let f = found.remove(0);
             storage
@@ -351,7 +383,7 @@ impl Log {
                     0,
                     Some(expect),
                     format!(
-                        "records {expect}..{} are missing (a segment was deleted?)",
+                        "records {expect}..={} are missing (a segment was deleted?)",
                         f.first_id - 1
                     ),
                 ));
@@ -393,6 +425,18 @@ impl Log {
                             supported: FORMAT_VERSION,
                         });
                     }
+                }
+                // STATE names a segment only once its header is durable:
+                // this one lost its header afterwards, with its records.
+                if st.is_some_and(|s| s.active == f.first_id) {
+                    return Err(corrupt(
+                        &f.path,
+                        flen,
+                        Some(f.first_id),
+                        format!(
+                            "the active segment named in STATE is only {flen} bytes, shorter than its header (truncated?); records from this id on are unreadable"
+                        ),
+                    ));
                 }
                 // Created but its header never reached the disk: it held no records.
                 drop(file);

@@ -75,6 +75,8 @@ struct Item {
     map: Option<MapRef>,
     /// Readable bytes (None: the whole file).
     limit: Option<u64>,
+    /// STATE names it as the active segment (so its header was durable).
+    named_active: bool,
 }
 
 /// Where the chain starts: the head before the first record kept.
@@ -217,7 +219,7 @@ fn check(
                 0,
                 Some(expect),
                 format!(
-                    "records {expect}..{} are missing (a segment was deleted?)",
+                    "records {expect}..={} are missing (a segment was deleted?)",
                     it.first_id.saturating_sub(1)
                 ),
             );
@@ -229,6 +231,16 @@ fn check(
         let live = it.path.parent().and_then(|p| p.file_name()) == Some(SEGMENTS_DIR.as_ref());
         if is_last && live && it.limit.is_none() {
             let len = it.file.len().map_err(|e| Error::io("stat", &it.path, e))?;
+            if len < HEADER_LEN as u64 && it.named_active {
+                // STATE names a segment only once its header is durable.
+                damage(
+                    &mut rep,
+                    len,
+                    Some(expect),
+                    format!("the active segment named in STATE is only {len} bytes, shorter than its header (truncated?)"),
+                );
+                return Ok((rep, None));
+            }
             if len < HEADER_LEN as u64 {
                 rep.notes.push(format!(
                     "{}: header never completed ({len} bytes); opening the log replaces the file",
@@ -392,6 +404,7 @@ fn snapshot_items(snap: &Snapshot) -> Vec<Item> {
             } else {
                 Some(snap.limit_of(s))
             },
+            named_active: false,
         })
         .collect()
 }
@@ -483,6 +496,7 @@ pub fn verify_dir_with(
             file,
             map: None,
             limit: None,
+            named_active: st.is_some_and(|s| s.active == first_id),
         });
     }
     let start = chain_start(storage, dir, horizon, trusted)?;

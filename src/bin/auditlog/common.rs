@@ -58,10 +58,11 @@ pub struct Global {
     )]
     pub data: PathBuf,
 
-    /// When appends are durable: always, interval:MS or never.
+    /// When appends are durable: always, interval:MS (interval alone: 100 ms) or never.
     ///
     /// `always`: an append returns once fsynced. `interval:MS`: fsync in the
-    /// background every MS milliseconds. `never`: fsync only when a segment
+    /// background every MS milliseconds (`interval` alone: every 100 ms).
+    /// `never`: fsync only when a segment
     /// is sealed and when a command ends. Matters for commands that write.
     #[arg(
         long,
@@ -87,7 +88,7 @@ pub struct Global {
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
     s.parse::<Durability>().map_err(|_| {
-        format!("{s:?} is not a durability mode (expected always, never or interval:MS)")
+        format!("{s:?} is not a durability mode (expected always, never, interval or interval:MS)")
     })
 }
 
