@@ -271,6 +271,16 @@ fn new_segment_without_a_complete_header() {
             );
             let f = std::fs::File::create(&next).unwrap();
             f.set_len(len as u64).unwrap();
+            // STATE names the new segment only once its header is
+            // durable: before that it still names the one before.
+            let files = segment_files(&dir);
+            let prev = &files[files.len() - 2];
+            let prev_first: u64 = prev.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            let state = dir.join("STATE");
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+            v["active"] = prev_first.into();
+            std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
         }
         let seg = segment_files(&dir).pop().unwrap();
         let what = format!("{len}-byte new segment");
